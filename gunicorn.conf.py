@@ -1,0 +1,19 @@
+"""gunicorn settings for a Heroku-style platform (read from the environment)."""
+
+from __future__ import annotations
+
+import os
+
+bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"
+workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
+# The router gives up after 30 seconds; finish or fail before it does.
+timeout = int(os.environ.get("GUNICORN_TIMEOUT", "25"))
+graceful_timeout = 20
+keepalive = 5
+# The router is the only client; trust the forwarded headers it sets.
+forwarded_allow_ips = "*"
+accesslog = "-"
+errorlog = "-"
+# Recycle workers now and then so that a slow leak cannot grow forever.
+max_requests = 2000
+max_requests_jitter = 200

@@ -1,0 +1,321 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+from model_bakery import baker
+
+from storefront.models import Product
+
+pytestmark = pytest.mark.django_db
+
+ADD = reverse("storefront:cart-add")
+UPDATE = reverse("storefront:cart-update")
+REMOVE = reverse("storefront:cart-remove")
+
+
+def session_cart(client) -> dict:
+    return client.session.get("cart", {})
+
+
+def test_home_lists_active_products_with_money(client, laptop, mouse, inactive_product):
+    response = client.get("/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "Laptop" in html and "$999.99" in html
+    assert "Mouse" in html and "$29.99" in html
+    assert "Old Monitor" not in html
+    assert "Your cart is empty." in html
+
+
+def test_home_paginates_24_products_a_page(client, db):
+    baker.make(Product, _quantity=30, price_cents=100)
+
+    first = client.get("/")
+    second = client.get("/?page=2")
+
+    assert len(first.context["page"].object_list) == 24
+    assert 'href="?page=2"' in first.content.decode()
+    assert len(second.context["page"].object_list) == 6
+
+
+@pytest.mark.parametrize("count", [3, 300])
+def test_home_query_count_is_flat(client, count, django_assert_max_num_queries):
+    products = baker.make(Product, _quantity=count, price_cents=100)
+    for product in products[:10]:
+        client.post(ADD, {"product": product.pk, "quantity": 2})
+    client.get("/")  # show (and so consume) the "added" messages
+
+    with django_assert_max_num_queries(4):
+        response = client.get("/")
+
+    assert response.status_code == 200
+
+
+def test_plain_add_redirects_back_with_a_message(client, laptop):
+    response = client.post(
+        ADD, {"product": laptop.pk, "quantity": "2", "next": "/?page=1"}
+    )
+
+    assert response.status_code == 303
+    assert response["Location"] == "/?page=1"
+    assert session_cart(client) == {str(laptop.pk): 2}
+    page = client.get(response["Location"]).content.decode()
+    assert "Added 2 × Laptop to your cart." in page
+    assert "$1,999.98" in page
+
+
+def test_plain_add_never_redirects_off_site(client, laptop):
+    response = client.post(
+        ADD, {"product": laptop.pk, "quantity": 1, "next": "https://evil.example/"}
+    )
+
+    assert response["Location"] == "/"
+
+
+def test_htmx_add_returns_cart_fragment_and_count_out_of_band(
+    client, laptop, mouse, htmx_headers
+):
+    client.post(ADD, {"product": mouse.pk, "quantity": 1}, **htmx_headers)
+    response = client.post(ADD, {"product": laptop.pk, "quantity": 2}, **htmx_headers)
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<html" not in html
+    assert "Laptop" in html and "$1,999.98" in html
+    assert 'id="cart-count" class="badge" hx-swap-oob="true"' in html
+    assert "</span>3</span>" in html
+    assert "Added 2 × Laptop to your cart." in html
+
+
+def test_htmx_update_sets_quantity(client, laptop, htmx_headers):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    response = client.post(
+        UPDATE, {"product": laptop.pk, "quantity": 5}, **htmx_headers
+    )
+
+    assert response.status_code == 200
+    assert session_cart(client) == {str(laptop.pk): 5}
+    assert "Laptop: quantity set to 5." in response.content.decode()
+
+
+def test_plain_update_and_remove(client, laptop, mouse):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+    client.post(ADD, {"product": mouse.pk, "quantity": 1})
+
+    assert client.post(UPDATE, {"product": laptop.pk, "quantity": 4}).status_code == 303
+    assert client.post(REMOVE, {"product": mouse.pk}).status_code == 303
+
+    assert session_cart(client) == {str(laptop.pk): 4}
+
+
+def test_htmx_remove_last_line_shows_empty_state(client, laptop, htmx_headers):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    response = client.post(REMOVE, {"product": laptop.pk}, **htmx_headers)
+
+    assert "Your cart is empty." in response.content.decode()
+    assert session_cart(client) == {}
+
+
+def test_remove_works_for_a_product_that_became_inactive(client, laptop):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+    Product.objects.filter(pk=laptop.pk).update(is_active=False)
+
+    response = client.post(REMOVE, {"product": laptop.pk})
+
+    assert response.status_code == 303
+    assert session_cart(client) == {}
+
+
+def test_product_that_went_inactive_leaves_cart_with_message(client, laptop, mouse):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+    client.post(ADD, {"product": mouse.pk, "quantity": 1})
+    client.get("/")  # consume the "added" messages
+    Product.objects.filter(pk=mouse.pk).update(is_active=False)
+
+    html = client.get("/").content.decode()
+
+    assert "Mouse is no longer available and was removed from your cart." in html
+    assert session_cart(client) == {str(laptop.pk): 1}
+
+
+BAD_ADDS = [
+    ({"quantity": 1}, 400, "Choose a product."),
+    ({"product": 999999, "quantity": 1}, 400, "That product is not available."),
+    ({"product": "abc", "quantity": 1}, 400, "That product is not available."),
+    ({"product": "1 OR 1=1", "quantity": 1}, 400, "That product is not available."),
+    ({"product": "LAPTOP"}, 400, "Enter a quantity."),
+    ({"product": "LAPTOP", "quantity": ""}, 400, "Enter a quantity."),
+    ({"product": "LAPTOP", "quantity": "two"}, 400, "Enter a whole number"),
+    ({"product": "LAPTOP", "quantity": "1.5"}, 400, "Enter a whole number"),
+    ({"product": "LAPTOP", "quantity": "0"}, 400, "from 1 to 99"),
+    ({"product": "LAPTOP", "quantity": "-3"}, 400, "from 1 to 99"),
+    ({"product": "LAPTOP", "quantity": "1000"}, 400, "from 1 to 99"),
+    ({"product": "LAPTOP", "quantity": "9" * 40}, 400, "from 1 to 99"),
+    ({"product": "INACTIVE", "quantity": 1}, 400, "That product is not available."),
+    ({"product": "LAPTOP", "quantity": 98}, 422, "at most 99 of Laptop"),
+]
+
+
+def fill(data: dict, laptop, inactive) -> dict:
+    ids = {"LAPTOP": laptop.pk, "INACTIVE": inactive.pk}
+    return {key: ids.get(value, value) for key, value in data.items()}
+
+
+@pytest.mark.parametrize(("data", "status", "message"), BAD_ADDS)
+def test_bad_add_over_htmx_answers_4xx_in_fragment_and_keeps_session(
+    client, laptop, inactive_product, htmx_headers, data, status, message
+):
+    client.post(ADD, {"product": laptop.pk, "quantity": 2})
+    before = client.session.get("cart")
+
+    response = client.post(ADD, fill(data, laptop, inactive_product), **htmx_headers)
+
+    assert response.status_code == status
+    html = response.content.decode()
+    assert message in html
+    assert "message--error" in html
+    assert "<html" not in html
+    assert client.session.get("cart") == before
+
+
+@pytest.mark.parametrize(("data", "status", "message"), BAD_ADDS)
+def test_bad_add_plain_answers_4xx_on_page_and_keeps_session(
+    client, laptop, inactive_product, data, status, message
+):
+    client.post(ADD, {"product": laptop.pk, "quantity": 2})
+    before = client.session.get("cart")
+
+    response = client.post(ADD, fill(data, laptop, inactive_product))
+
+    assert response.status_code == status
+    html = response.content.decode()
+    assert message in html
+    assert "<html" in html
+    assert client.session.get("cart") == before
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"quantity": 0}, "from 1 to 99"),
+        ({"quantity": -3}, "from 1 to 99"),
+        ({"quantity": 1000}, "from 1 to 99"),
+        ({"quantity": ""}, "Enter a quantity."),
+        ({}, "Enter a quantity."),
+    ],
+)
+def test_bad_update_keeps_session(client, laptop, htmx_headers, data, message):
+    client.post(ADD, {"product": laptop.pk, "quantity": 2})
+    before = client.session.get("cart")
+
+    response = client.post(UPDATE, {"product": laptop.pk, **data}, **htmx_headers)
+
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert client.session.get("cart") == before
+
+
+def test_update_of_product_not_in_cart_answers_422(client, laptop, htmx_headers):
+    response = client.post(
+        UPDATE, {"product": laptop.pk, "quantity": 2}, **htmx_headers
+    )
+
+    assert response.status_code == 422
+    assert "Laptop is not in your cart." in response.content.decode()
+    assert session_cart(client) == {}
+
+
+def test_remove_of_product_not_in_cart_answers_422(client, laptop):
+    response = client.post(REMOVE, {"product": laptop.pk})
+
+    assert response.status_code == 422
+    assert "That item is not in your cart." in response.content.decode()
+
+
+def test_51st_line_is_refused_and_session_kept(client, htmx_headers, settings):
+    products = baker.make(Product, _quantity=51, price_cents=100)
+    for product in products[:50]:
+        client.post(ADD, {"product": product.pk, "quantity": 1})
+    before = client.session.get("cart")
+
+    response = client.post(
+        ADD, {"product": products[50].pk, "quantity": 1}, **htmx_headers
+    )
+
+    assert response.status_code == 422
+    assert "at most 50 different products" in response.content.decode()
+    assert client.session.get("cart") == before
+
+
+def test_a_price_sent_by_the_client_is_ignored(client, laptop):
+    client.post(
+        ADD, {"product": laptop.pk, "quantity": 1, "price_cents": 1, "price": "0.01"}
+    )
+
+    assert "$999.99" in client.get("/cart/").content.decode()
+
+
+@pytest.mark.parametrize("url", [ADD, UPDATE, REMOVE])
+def test_cart_changes_refuse_get(client, url):
+    assert client.get(url).status_code == 405
+
+
+@pytest.mark.parametrize("htmx", [False, True])
+def test_cart_changes_without_csrf_token_are_refused(
+    csrf_client, laptop, htmx_headers, htmx
+):
+    headers = htmx_headers if htmx else {}
+    response = csrf_client.post(ADD, {"product": laptop.pk, "quantity": 1}, **headers)
+
+    assert response.status_code == 403
+    assert "cart" not in csrf_client.session
+
+
+def test_htmx_add_with_csrf_header_from_page_is_accepted(csrf_client, laptop):
+    page = csrf_client.get("/")
+    token = page.context["csrf_token"]
+
+    response = csrf_client.post(
+        ADD,
+        {"product": laptop.pk, "quantity": 1},
+        HTTP_HX_REQUEST="true",
+        HTTP_X_CSRFTOKEN=str(token),
+    )
+
+    assert response.status_code == 200
+    assert session_cart(csrf_client) == {str(laptop.pk): 1}
+
+
+def test_every_cart_form_carries_a_csrf_token(client, laptop):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+    html = client.get("/").content.decode()
+
+    assert html.count("<form") == html.count('name="csrfmiddlewaretoken"')
+    assert html.count("<form") == 3
+    assert 'hx-headers=\'{"x-csrftoken": "' in html
+
+
+def test_cart_page_and_htmx_fragment(client, laptop, htmx_headers):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    page = client.get("/cart/")
+    fragment = client.get("/cart/", **htmx_headers)
+
+    assert page.status_code == 200 and "<html" in page.content.decode()
+    assert "Laptop" in fragment.content.decode()
+    assert "<html" not in fragment.content.decode()
+
+
+def test_fragment_forms_point_back_to_the_page_not_the_endpoint(
+    client, laptop, htmx_headers
+):
+    response = client.post(
+        ADD,
+        {"product": laptop.pk, "quantity": 1, "next": "/?page=2"},
+        **htmx_headers,
+    )
+
+    assert 'name="next" value="/?page=2"' in response.content.decode()

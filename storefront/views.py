@@ -1,0 +1,142 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django import forms
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from storefront.cart import Cart, CartContents, CartError
+from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
+from storefront.models import Product
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def cart_contents(request: HttpRequest) -> CartContents:
+    """Return the visitor's cart, telling them about products that left it."""
+    contents = Cart(request.session).contents()
+    for name in contents.removed:
+        messages.warning(
+            request, f"{name} is no longer available and was removed from your cart."
+        )
+    return contents
+
+
+@require_GET
+def index(request: HtmxHttpRequest) -> HttpResponse:
+    products = Product.objects.filter(is_active=True).only(
+        "id", "name", "description", "price_cents"
+    )
+    page = Paginator(products, settings.PRODUCTS_PER_PAGE).get_page(
+        request.GET.get("page")
+    )
+    context = {"page": page, "cart": cart_contents(request), "here": here(request)}
+    return render(request, "storefront/index.html", context)
+
+
+@require_GET
+def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
+    if request.htmx:
+        return render_cart_fragment(request, cart_contents(request))
+    context = {"cart": cart_contents(request), "here": here(request)}
+    return render(request, "storefront/cart.html", context)
+
+
+@require_POST
+def cart_add(request: HtmxHttpRequest) -> HttpResponse:
+    def add(cart: Cart, data: dict) -> str:
+        cart.add(product=data["product"], quantity=data["quantity"])
+        return f"Added {data['quantity']} × {data['product'].name} to your cart."
+
+    return cart_change(request, CartAddForm, add)
+
+
+@require_POST
+def cart_update(request: HtmxHttpRequest) -> HttpResponse:
+    def update(cart: Cart, data: dict) -> str:
+        cart.set_quantity(product=data["product"], quantity=data["quantity"])
+        return f"{data['product'].name}: quantity set to {data['quantity']}."
+
+    return cart_change(request, CartUpdateForm, update)
+
+
+@require_POST
+def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
+    def remove(cart: Cart, data: dict) -> str:
+        cart.remove(product_id=data["product"])
+        return "Removed the item from your cart."
+
+    return cart_change(request, CartRemoveForm, remove)
+
+
+def cart_change(
+    request: HtmxHttpRequest,
+    form_class: type[forms.Form],
+    change: Callable[[Cart, dict], str],
+) -> HttpResponse:
+    """Validate a cart form, apply the change, and answer htmx or plain requests.
+
+    A refused change leaves the session exactly as it was: the cart only writes
+    to the session after every check has passed.
+    """
+    form = form_class(request.POST)
+    cart = Cart(request.session)
+    status = 200
+    if not form.is_valid():
+        messages.error(request, first_error(form))
+        status = 400
+    else:
+        try:
+            messages.success(request, change(cart, form.cleaned_data))
+        except CartError as error:
+            messages.error(request, error.message)
+            status = 422
+
+    if request.htmx:
+        return render_cart_fragment(request, cart_contents(request), status=status)
+    if status != 200:
+        context = {"cart": cart_contents(request), "here": here(request)}
+        return render(request, "storefront/cart.html", context, status=status)
+    return HttpResponseRedirect(redirect_target(request), status=303)
+
+
+def render_cart_fragment(
+    request: HtmxHttpRequest, contents: CartContents, status: int = 200
+) -> HttpResponse:
+    """Render the cart and, out of band, the header's cart count."""
+    context = {"cart": contents, "here": here(request)}
+    html = render_to_string("storefront/index.html#cart", context, request)
+    html += render_to_string(
+        "base.html#cart_count", {"cart_count": contents.count, "oob": True}, request
+    )
+    return HttpResponse(html, status=status)
+
+
+def here(request: HtmxHttpRequest) -> str:
+    """Return the page the shopper is on, for the forms' ``next`` field."""
+    if request.method == "POST":
+        return redirect_target(request)
+    if request.htmx and request.htmx.current_url_abs_path:
+        return request.htmx.current_url_abs_path
+    return request.get_full_path()
+
+
+def redirect_target(request: HttpRequest) -> str:
+    """Return the safe local URL the form came from, or the home page."""
+    target = request.POST.get("next", "")
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return target
+    return reverse("storefront:index")
