@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.test import Client
 from model_bakery import baker
@@ -50,3 +52,38 @@ HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 @pytest.fixture
 def htmx_headers() -> dict[str, str]:
     return dict(HTMX)
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    """Skip PostgreSQL-only tests when the database is not PostgreSQL."""
+    from django.conf import settings
+
+    if "postgresql" in settings.DATABASES["default"]["ENGINE"]:
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: set DATABASE_URL=postgres://…")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Fail, rather than skip, the tests that SHOP_REQUIRED_MARKERS names.
+
+    CI sets SHOP_REQUIRED_MARKERS=postgres,browser so that a missing database
+    or browser cannot pass quietly as a skip.
+    """
+    report = yield
+    required = {
+        name.strip()
+        for name in os.environ.get("SHOP_REQUIRED_MARKERS", "").split(",")
+        if name.strip()
+    }
+    missing = required.intersection(item.keywords)
+    if report.skipped and missing and not hasattr(report, "wasxfail"):
+        report.outcome = "failed"
+        report.longrepr = (
+            f"skipped, but SHOP_REQUIRED_MARKERS requires {', '.join(sorted(missing))}"
+            f" tests to run: {report.longrepr}"
+        )
+    return report

@@ -80,6 +80,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    "payments.middleware.paid_cart_clearing_middleware",
 ]
 
 ROOT_URLCONF = "config.urls"

@@ -1,5 +1,13 @@
 from __future__ import annotations
 
+from django.urls import path
+
+from payments import views
+
 app_name = "payments"
 
-urlpatterns: list = []
+urlpatterns = [
+    path("checkout/", views.checkout, name="checkout"),
+    path("checkout/success/", views.checkout_success, name="success"),
+    path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+]

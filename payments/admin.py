@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from django.contrib import admin, messages
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from payments.models import Order, OrderItem, StripeEvent
+from payments.reconcile import order_reconcile
+from storefront.money import format_money
+
+
+class OrderItemInline(admin.TabularInline):
+    model = OrderItem
+    extra = 0
+    can_delete = False
+    fields = ["product_name", "unit_price", "quantity", "line_total", "product"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.display(description="Unit price")
+    def unit_price(self, item: OrderItem) -> str:
+        return format_money(item.unit_price_cents, item.order.currency)
+
+    @admin.display(description="Line total")
+    def line_total(self, item: OrderItem) -> str:
+        return format_money(item.line_total_cents, item.order.currency)
+
+
+class NeedsAttentionFilter(admin.SimpleListFilter):
+    title = "needs attention"
+    parameter_name = "problem"
+
+    def lookups(self, request: HttpRequest, model_admin: object) -> list:
+        return [("yes", "Has a problem"), ("no", "No problem")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "yes":
+            return queryset.exclude(problem="")
+        if self.value() == "no":
+            return queryset.filter(problem="")
+        return queryset
+
+
+@admin.register(Order)
+class OrderAdmin(admin.ModelAdmin):
+    list_display = ["public_id", "status", "total", "customer_email", "created_at"]
+    list_filter = ["status", NeedsAttentionFilter, "created_at"]
+    search_fields = [
+        "=public_id",
+        "=checkout_session_id",
+        "=payment_intent_id",
+        "customer_email",
+    ]
+    date_hierarchy = "created_at"
+    show_full_result_count = False
+    list_per_page = 50
+    inlines = [OrderItemInline]
+    actions = ["reconcile_with_stripe"]
+    fields = [
+        "public_id",
+        "status",
+        "total",
+        "currency",
+        "customer_email",
+        "checkout_session_id",
+        "payment_intent_id",
+        "checkout_expires_at",
+        "problem",
+        "status_history",
+        "created_at",
+        "paid_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Viewable, not editable: status only moves through fulfillment.
+        return False
+
+    @admin.display(description="Total", ordering="total_cents")
+    def total(self, order: Order) -> str:
+        return format_money(order.total_cents, order.currency)
+
+    @admin.action(description="Ask Stripe and update the selected pending orders")
+    def reconcile_with_stripe(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for order in queryset.filter(status=Order.Status.PENDING):
+            result = order_reconcile(order=order)
+            level = messages.ERROR if result.error else messages.INFO
+            self.message_user(request, str(result), level)
+
+
+@admin.register(StripeEvent)
+class StripeEventAdmin(admin.ModelAdmin):
+    list_display = ["event_id", "type", "checkout_session_id", "received_at"]
+    list_filter = ["type", "received_at"]
+    search_fields = ["=event_id", "=checkout_session_id"]
+    date_hierarchy = "received_at"
+    readonly_fields = [
+        "event_id",
+        "type",
+        "checkout_session_id",
+        "livemode",
+        "payload",
+        "received_at",
+        "processed_at",
+    ]
+    fields = readonly_fields
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False

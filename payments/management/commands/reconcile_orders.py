@@ -1,0 +1,40 @@
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from payments.reconcile import order_reconcile, stale_pending_orders
+
+
+class Command(BaseCommand):
+    help = (
+        "Ask Stripe about PENDING orders older than a few minutes and settle them "
+        "(paid, expired). Run it from a scheduler."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument(
+            "--older-than",
+            type=int,
+            default=10,
+            metavar="MINUTES",
+            help="Only orders created at least this many minutes ago (default 10).",
+        )
+
+    def handle(self, *args: object, older_than: int, **options: object) -> None:
+        checked = changed = errors = 0
+        for order in stale_pending_orders(older_than=timedelta(minutes=older_than)):
+            result = order_reconcile(order=order)
+            checked += 1
+            if result.error:
+                errors += 1
+                self.stderr.write(str(result))
+            elif result.changed:
+                changed += 1
+                self.stdout.write(str(result))
+        self.stdout.write(
+            f"Checked {checked} pending orders: {changed} changed, {errors} errors."
+        )
+        if errors:
+            raise SystemExit(1)

@@ -1,0 +1,116 @@
+from __future__ import annotations
+
+import uuid
+
+from django.db import models
+from django.urls import reverse
+
+from storefront.models import Product
+
+
+class Order(models.Model):
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        PAID = "paid", "Paid"
+        FAILED = "failed", "Failed"
+        EXPIRED = "expired", "Expired"
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    total_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    # A random token kept in the shopper's session: whose order this is.
+    shopper_key = models.CharField(max_length=64)
+    # The cart's product ids and quantities, to recognise the same cart again.
+    cart_key = models.CharField(max_length=64)
+    checkout_session_id = models.CharField(
+        max_length=255, unique=True, null=True, blank=True
+    )
+    checkout_url = models.URLField(max_length=2000, blank=True)
+    checkout_expires_at = models.DateTimeField(null=True, blank=True)
+    payment_intent_id = models.CharField(max_length=255, blank=True)
+    customer_email = models.EmailField(blank=True)
+    # What went wrong, for an operator: a Stripe error, an amount mismatch.
+    problem = models.TextField(blank=True)
+    # Every status change: [{"at": iso time, "from": ..., "to": ..., "by": ...}].
+    status_history = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(status__in=["pending", "paid", "failed", "expired"]),
+                name="order_status_valid",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="paid") | models.Q(paid_at__isnull=False),
+                name="order_paid_has_paid_at",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(total_cents__gt=0), name="order_total_positive"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["status", "created_at"]),
+            models.Index(fields=["shopper_key", "status", "-paid_at"]),
+            models.Index(fields=["-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Order {self.public_id}"
+
+    def get_absolute_url(self) -> str:
+        return reverse("payments:success") + f"?session_id={self.checkout_session_id}"
+
+
+class OrderItem(models.Model):
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="items")
+    # Kept when a product is deleted: the name and price below are the record.
+    product = models.ForeignKey(
+        Product, on_delete=models.SET_NULL, null=True, related_name="order_items"
+    )
+    product_name = models.CharField(max_length=200)
+    unit_price_cents = models.PositiveIntegerField()
+    quantity = models.PositiveIntegerField()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(quantity__gte=1), name="order_item_quantity_min_1"
+            ),
+            models.UniqueConstraint(
+                fields=["order", "product"], name="order_item_one_per_product"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.quantity} × {self.product_name}"
+
+    @property
+    def line_total_cents(self) -> int:
+        return self.unit_price_cents * self.quantity
+
+
+class StripeEvent(models.Model):
+    """Every webhook event received, recorded once by its id."""
+
+    event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    checkout_session_id = models.CharField(max_length=255, blank=True)
+    livemode = models.BooleanField(default=False)
+    payload = models.JSONField(default=dict)
+    received_at = models.DateTimeField(auto_now_add=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at"]
+        indexes = [models.Index(fields=["checkout_session_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.event_id}"

@@ -1,0 +1,121 @@
+from __future__ import annotations
+
+import logging
+import re
+
+from django.contrib import messages
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponseBadRequest,
+    HttpResponseRedirect,
+    JsonResponse,
+)
+from django.shortcuts import render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.middleware import HtmxDetails
+
+from payments import stripe_api
+from payments.checkout import (
+    SHOPPER_SESSION_KEY,
+    CheckoutError,
+    checkout_settle_cart,
+    checkout_start,
+)
+from payments.fulfillment import OrderNotFound, order_sync_with_session
+from payments.models import Order
+from payments.webhooks import EventMalformed, stripe_event_process
+from storefront.cart import Cart
+
+logger = logging.getLogger(__name__)
+
+SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
+# Checkout Session events are a few kilobytes; refuse anything far larger unread.
+WEBHOOK_MAX_BYTES = 256 * 1024
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+@require_POST
+def checkout(request: HttpRequest) -> HttpResponse:
+    cart_url = request.build_absolute_uri(reverse("storefront:cart"))
+    success_url = request.build_absolute_uri(reverse("payments:success"))
+    try:
+        url = checkout_start(
+            session=request.session,
+            success_url=f"{success_url}?session_id={{CHECKOUT_SESSION_ID}}",
+            cancel_url=cart_url,
+        )
+    except CheckoutError as error:
+        messages.error(request, error.message)
+        return HttpResponseRedirect(reverse("storefront:cart"), status=303)
+    return HttpResponseRedirect(url, status=303)
+
+
+@require_GET
+def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
+    session_id = request.GET.get("session_id", "")
+    shopper = request.session.get(SHOPPER_SESSION_KEY)
+    order = None
+    if SESSION_ID.match(session_id) and shopper:
+        order = Order.objects.filter(
+            checkout_session_id=session_id, shopper_key=shopper
+        ).first()
+    if order is None:
+        # Someone else's session, or none at all: show nothing about it.
+        return render(request, "payments/order_not_found.html", status=404)
+
+    if order.status == Order.Status.PENDING:
+        try:
+            session = stripe_api.checkout_session_retrieve(session_id)
+            order = order_sync_with_session(session=session, by="success-page").order
+        except stripe_api.StripeUnavailable as error:
+            # The webhook or the reconciler will settle it; say it is processing.
+            logger.warning("success page: order_id=%s %s", order.public_id, error)
+    checkout_settle_cart(request.session)
+
+    context = {"order": order, "items": order.items.all()}
+    if not request.htmx:
+        return render(request, "payments/checkout_success.html", context)
+    html = render_to_string(
+        "payments/checkout_success.html#order_status", context, request
+    )
+    html += render_to_string(
+        "base.html#cart_count",
+        {"cart_count": Cart(request.session).count, "oob": True},
+        request,
+    )
+    return HttpResponse(html)
+
+
+@csrf_exempt
+@require_POST
+def stripe_webhook(request: HttpRequest) -> HttpResponse:
+    try:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return HttpResponseBadRequest("Bad Content-Length.")
+    if length > WEBHOOK_MAX_BYTES:
+        return HttpResponse("Payload too large.", status=413)
+    try:
+        event = stripe_api.webhook_event_verify(
+            payload=request.body,
+            signature=request.headers.get("Stripe-Signature", ""),
+        )
+    except stripe_api.WebhookSignatureInvalid as error:
+        logger.warning("webhook refused: %s", error)
+        return HttpResponseBadRequest("Invalid signature.")
+    try:
+        outcome = stripe_event_process(event=event)
+    except EventMalformed as error:
+        logger.warning("webhook refused: event_id=%s %s", event.get("id"), error)
+        return HttpResponseBadRequest(str(error))
+    except OrderNotFound as error:
+        logger.warning("webhook: event_id=%s %s", event.get("id"), error)
+        return HttpResponse("Unknown Checkout Session.", status=404)
+    return JsonResponse({"received": True, "outcome": outcome})
