@@ -20,6 +20,12 @@ def _plain_static_storage(settings):
     }
 
 
+@pytest.fixture(autouse=True)
+def _no_rate_limits(settings):
+    """Tests send many requests from one address; rate-limit tests opt back in."""
+    settings.RATELIMIT_ENABLE = False
+
+
 @pytest.fixture
 def csrf_client() -> Client:
     """A client that enforces CSRF checks, as a browser meets them."""

@@ -72,6 +72,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "payments.middleware.ContentSecurityPolicyMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -124,18 +125,37 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis, when REDIS_URL is set, holds the cache: sessions are read from it
+# (and still written to the database), and rate-limit counters are shared by
+# every process. Without it each process keeps its own in memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "django_redis.cache.RedisCache",
             "LOCATION": REDIS_URL,
+            "OPTIONS": {
+                "SOCKET_CONNECT_TIMEOUT": 2,
+                "SOCKET_TIMEOUT": 2,
+                # Heroku Data for Redis uses self-signed certificates.
+                **(
+                    {"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": None}}
+                    if REDIS_URL.startswith("rediss://")
+                    else {}
+                ),
+            },
         }
     }
     SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     SESSION_ENGINE = "django.contrib.sessions.backends.db"
+    # django-ratelimit wants a shared cache; without Redis it counts per process.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
+
+# Flash messages live in a cookie, so that only the cart's own (serialised)
+# code writes the session.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": f"django.contrib.auth.password_validation.{name}"}
@@ -179,6 +199,32 @@ CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+
+# Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere.
+# ContentSecurityPolicyMiddleware adds Stripe Checkout's origin to form-action,
+# since the checkout form's redirect goes there.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "base-uri": ["'none'"],
+        "object-src": ["'none'"],
+    }
+}
+
+# Rate limits per client (django-ratelimit). Behind a Heroku-style router the
+# client's address is the last one the router appended to X-Forwarded-For;
+# TRUSTED_PROXY_HOPS says how many such proxies stand in front of the shop.
+RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)
+RATELIMIT_CART = os.environ.get("RATELIMIT_CART", "120/m")
+RATELIMIT_CHECKOUT = os.environ.get("RATELIMIT_CHECKOUT", "10/m")
+TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0 if DEBUG else 1)
 
 LOGGING = {
     "version": 1,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 import stripe
 from django.conf import settings
@@ -23,8 +24,19 @@ class WebhookSignatureInvalid(Exception):
     """A webhook body whose signature is missing, wrong or too old."""
 
 
+CHECKOUT_ORIGIN = "https://checkout.stripe.com"
+
+
 def is_configured() -> bool:
     return bool(settings.STRIPE_SECRET_KEY)
+
+
+def checkout_origins() -> list[str]:
+    """Return the origins that Checkout pages are served from."""
+    if not settings.STRIPE_API_BASE:
+        return [CHECKOUT_ORIGIN]
+    parts = urlsplit(settings.STRIPE_API_BASE)
+    return [CHECKOUT_ORIGIN, f"{parts.scheme}://{parts.netloc}"]
 
 
 @cache

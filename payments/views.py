@@ -3,6 +3,7 @@ from __future__ import annotations
 import logging
 import re
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import (
     HttpRequest,
@@ -29,6 +30,7 @@ from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import Order
 from payments.webhooks import EventMalformed, stripe_event_process
 from storefront.cart import Cart
+from storefront.throttle import over_limit, serialize_session
 
 logger = logging.getLogger(__name__)
 
@@ -37,12 +39,22 @@ SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 WEBHOOK_MAX_BYTES = 256 * 1024
 
 
+TOO_MANY_CHECKOUTS = (
+    "Too many checkout attempts in a short time. Please wait a minute and try again."
+)
+
+
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
 @require_POST
+@serialize_session
 def checkout(request: HttpRequest) -> HttpResponse:
+    if over_limit(request, group="checkout", rate=settings.RATELIMIT_CHECKOUT):
+        messages.error(request, TOO_MANY_CHECKOUTS)
+        context = {"cart": Cart(request.session).contents()}
+        return render(request, "storefront/cart.html", context, status=429)
     cart_url = request.build_absolute_uri(reverse("storefront:cart"))
     success_url = request.build_absolute_uri(reverse("payments:success"))
     try:
@@ -54,6 +66,8 @@ def checkout(request: HttpRequest) -> HttpResponse:
     except CheckoutError as error:
         messages.error(request, error.message)
         return HttpResponseRedirect(reverse("storefront:cart"), status=303)
+    # The session now gives access to an order: a new key defeats fixation.
+    request.session.cycle_key()
     return HttpResponseRedirect(url, status=303)
 
 

@@ -17,6 +17,9 @@ from django_htmx.middleware import HtmxDetails
 from storefront.cart import Cart, CartContents, CartError
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
 from storefront.models import Product
+from storefront.throttle import over_limit, serialize_session
+
+TOO_MANY = "Too many changes in a short time. Please wait a minute and try again."
 
 
 class HtmxHttpRequest(HttpRequest):
@@ -54,6 +57,7 @@ def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
+@serialize_session
 def cart_add(request: HtmxHttpRequest) -> HttpResponse:
     def add(cart: Cart, data: dict) -> str:
         cart.add(product=data["product"], quantity=data["quantity"])
@@ -63,6 +67,7 @@ def cart_add(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
+@serialize_session
 def cart_update(request: HtmxHttpRequest) -> HttpResponse:
     def update(cart: Cart, data: dict) -> str:
         cart.set_quantity(product=data["product"], quantity=data["quantity"])
@@ -72,6 +77,7 @@ def cart_update(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_POST
+@serialize_session
 def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
     def remove(cart: Cart, data: dict) -> str:
         cart.remove(product_id=data["product"])
@@ -93,7 +99,10 @@ def cart_change(
     form = form_class(request.POST)
     cart = Cart(request.session)
     status = 200
-    if not form.is_valid():
+    if over_limit(request, group="cart", rate=settings.RATELIMIT_CART):
+        messages.error(request, TOO_MANY)
+        status = 429
+    elif not form.is_valid():
         messages.error(request, first_error(form))
         status = 400
     else:
