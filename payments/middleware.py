@@ -19,8 +19,13 @@ def paid_cart_clearing_middleware(
     """
 
     def middleware(request: HttpRequest) -> HttpResponse:
-        if CHECKOUT_SESSION_KEY in request.session:
-            checkout_settle_cart(request.session)
+        session = request.session
+        if CHECKOUT_SESSION_KEY in session:
+            checkout_settle_cart(session)
+            if session.modified:
+                # Saved now, so that a view that re-reads the session under a
+                # lock (storefront.throttle.serialize_session) sees it.
+                session.save()
         return get_response(request)
 
     return middleware
