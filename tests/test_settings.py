@@ -1,0 +1,89 @@
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from storefront.money import format_money
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_settings(**environment: str) -> subprocess.CompletedProcess[str]:
+    """Import the settings in a fresh process with only the given environment."""
+    env = {"PATH": os.environ["PATH"], **environment}
+    code = (
+        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings';"
+        "from django.conf import settings; django.setup();"
+        "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'],"
+        " settings.SESSION_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT)"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_no_environment_means_development_on_sqlite():
+    result = run_settings()
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "True",
+        "django.db.backends.sqlite3",
+        "False",
+        "False",
+    ]
+
+
+def test_debug_off_without_secret_key_refuses_to_start_with_one_line():
+    result = run_settings(DEBUG="false")
+
+    assert result.returncode != 0
+    assert result.stderr.strip() == "SECRET_KEY must be set when DEBUG is off."
+
+
+def test_production_environment_is_secure_and_uses_database_url():
+    result = run_settings(
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        DATABASE_URL="postgres://user:secret@db.example:5432/shop",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "False",
+        "django.db.backends.postgresql",
+        "True",
+        "True",
+    ]
+
+
+def test_a_malformed_boolean_is_refused_by_name():
+    result = run_settings(DEBUG="maybe")
+
+    assert result.returncode != 0
+    assert "DEBUG must be true or false" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("amount", "currency", "text"),
+    [
+        (99999, "usd", "$999.99"),
+        (5, "usd", "$0.05"),
+        (123456789, "usd", "$1,234,567.89"),
+        (1500, "eur", "€15.00"),
+        (1500, "jpy", "¥1,500"),
+        (1500, "chf", "15.00 CHF"),
+        (-2999, "usd", "-$29.99"),
+    ],
+)
+def test_format_money(amount, currency, text):
+    assert format_money(amount, currency) == text
