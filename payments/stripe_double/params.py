@@ -1,0 +1,314 @@
+"""Decode Stripe's form bodies and validate Checkout Session parameters."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+MAX_LINE_ITEMS = 100
+MAX_UNIT_AMOUNT = 99_999_999
+MIN_EXPIRY_SECONDS = 30 * 60
+MAX_EXPIRY_SECONDS = 24 * 60 * 60
+# Stripe measures the expiry window from its own clock; allow for a little skew.
+EXPIRY_SLACK_SECONDS = 5
+
+_OPTIONAL_STRINGS = (
+    "cancel_url",
+    "client_reference_id",
+    "customer_email",
+    "locale",
+    "submit_type",
+    "billing_address_collection",
+    "ui_mode",
+)
+_SESSION_PARAMS = frozenset(
+    {
+        "mode",
+        "line_items",
+        "success_url",
+        "metadata",
+        "expires_at",
+        "payment_method_types",
+        "expand",
+        *_OPTIONAL_STRINGS,
+    }
+)
+_LINE_ITEM_PARAMS = frozenset({"price", "price_data", "quantity"})
+_PRICE_DATA_PARAMS = frozenset(
+    {"currency", "unit_amount", "product_data", "tax_behavior"}
+)
+_PRODUCT_DATA_PARAMS = frozenset({"name", "description", "images", "metadata"})
+_KEY_PART = re.compile(r"\[([^\]]*)\]")
+
+
+class ApiError(Exception):
+    """An error Stripe would answer with, in its JSON shape."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        error_type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        executed: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.error_type = error_type
+        self.param = param
+        self.code = code
+        # Stripe saves idempotent results only for requests that started executing.
+        self.executed = executed
+
+    def body(self) -> dict[str, Any]:
+        """Return the error as Stripe's response body."""
+        error: dict[str, Any] = {"message": self.message, "type": self.error_type}
+        if self.param is not None:
+            error["param"] = self.param
+        if self.code is not None:
+            error["code"] = self.code
+        return {"error": error}
+
+
+class InvalidParam(ApiError):
+    """A 400 invalid_request_error that names the offending parameter."""
+
+    def __init__(self, message: str, param: str) -> None:
+        super().__init__(400, message, param=param)
+
+
+def decode_form(query: str) -> dict[str, Any]:
+    """Decode Stripe's bracket-nested form encoding into dicts and lists."""
+    root: dict[str, Any] = {}
+    for key, value in parse_qsl(query, keep_blank_values=True):
+        head, _, rest = key.partition("[")
+        parts = [head, *_KEY_PART.findall("[" + rest)] if rest else [head]
+        node = root
+        for depth, part in enumerate(parts):
+            name = part or str(len(node))
+            if depth == len(parts) - 1:
+                if isinstance(node.get(name), dict):
+                    raise InvalidParam(f"Invalid hash: {key}", key)
+                node[name] = value
+                break
+            child = node.setdefault(name, {})
+            if not isinstance(child, dict):
+                raise InvalidParam(f"Invalid hash: {key}", key)
+            node = child
+    return _listify(root)
+
+
+def _listify(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    items = {key: _listify(item) for key, item in value.items()}
+    if items and all(key.isdigit() for key in items):
+        return [items[key] for key in sorted(items, key=int)]
+    return items
+
+
+def validate_session_params(
+    params: dict[str, Any], *, now: int
+) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+    """Return the session's fields and line items, or raise ApiError like Stripe."""
+    _reject_unknown(params, _SESSION_PARAMS, "")
+    mode = _string(params, "mode", required=True)
+    if mode in ("setup", "subscription"):
+        raise InvalidParam("The Stripe double supports only mode=payment.", "mode")
+    if mode != "payment":
+        raise InvalidParam(f"Invalid mode: {mode}", "mode")
+    line_items = _line_items(params.get("line_items"))
+    fields: dict[str, Any] = {key: _string(params, key) for key in _OPTIONAL_STRINGS}
+    fields["success_url"] = _url(params, "success_url", required=True)
+    fields["cancel_url"] = _url(params, "cancel_url")
+    if len(fields["client_reference_id"] or "") > 200:
+        raise InvalidParam(
+            "client_reference_id must be at most 200 characters.",
+            "client_reference_id",
+        )
+    email = fields["customer_email"]
+    if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
+        raise InvalidParam(f"Invalid email address: {email}", "customer_email")
+    if fields["ui_mode"] not in (None, "hosted"):
+        raise InvalidParam("The Stripe double supports only ui_mode=hosted.", "ui_mode")
+    fields["payment_method_types"] = _string_list(params, "payment_method_types")
+    fields["metadata"] = _metadata(params.get("metadata", {}))
+    fields["expires_at"] = _expires_at(params, now=now)
+    _no_expansions(params)
+    return fields, line_items
+
+
+def validate_expand_only(params: dict[str, Any]) -> None:
+    """Accept only an empty `expand`, as a retrieve or expire without options."""
+    _reject_unknown(params, frozenset({"expand"}), "")
+    _no_expansions(params)
+
+
+def _no_expansions(params: dict[str, Any]) -> None:
+    for path in _string_list(params, "expand"):
+        raise InvalidParam(f"This property cannot be expanded ({path}).", "expand")
+
+
+def _line_items(raw: Any) -> list[dict[str, Any]]:
+    if raw is None or raw == "":
+        raise InvalidParam("Missing required param: line_items.", "line_items")
+    if not isinstance(raw, list):
+        raise InvalidParam("Invalid array", "line_items")
+    if len(raw) > MAX_LINE_ITEMS:
+        raise InvalidParam(
+            f"You may only specify up to {MAX_LINE_ITEMS} line items.", "line_items"
+        )
+    items = [_line_item(item, f"line_items[{index}]") for index, item in enumerate(raw)]
+    if len({item["currency"] for item in items}) > 1:
+        raise InvalidParam(
+            "Checkout does not support multiple currencies.", "line_items"
+        )
+    return items
+
+
+def _line_item(item: Any, path: str) -> dict[str, Any]:
+    if not isinstance(item, dict):
+        raise InvalidParam("Invalid object", path)
+    if "price" in item:
+        raise InvalidParam(
+            "The Stripe double supports only price_data, not price ids.",
+            f"{path}[price]",
+        )
+    _reject_unknown(item, _LINE_ITEM_PARAMS, path)
+    quantity = _integer(item, "quantity", path, minimum=1)
+    price_path = f"{path}[price_data]"
+    price_data = _section(item, "price_data", price_path, _PRICE_DATA_PARAMS)
+    currency = price_data.get("currency")
+    if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
+        raise InvalidParam(f"Invalid currency: {currency}", f"{price_path}[currency]")
+    unit_amount = _integer(
+        price_data, "unit_amount", price_path, minimum=0, maximum=MAX_UNIT_AMOUNT
+    )
+    product_path = f"{price_path}[product_data]"
+    product = _section(price_data, "product_data", product_path, _PRODUCT_DATA_PARAMS)
+    name = product.get("name")
+    if not isinstance(name, str) or not name.strip():
+        raise _missing(f"{product_path}[name]")
+    return {
+        "name": name,
+        "quantity": quantity,
+        "unit_amount": unit_amount,
+        "currency": currency,
+    }
+
+
+def _section(
+    parent: dict[str, Any], key: str, path: str, allowed: frozenset[str]
+) -> dict[str, Any]:
+    value = parent.get(key)
+    if value is None:
+        raise _missing(path)
+    if not isinstance(value, dict):
+        raise InvalidParam("Invalid object", path)
+    _reject_unknown(value, allowed, path)
+    return value
+
+
+def _reject_unknown(values: dict[str, Any], allowed: frozenset[str], path: str) -> None:
+    for key in values:
+        if key not in allowed:
+            name = f"{path}[{key}]" if path else key
+            raise InvalidParam(f"Received unknown parameter: {name}", name)
+
+
+def _missing(param: str) -> InvalidParam:
+    return InvalidParam(f"Missing required param: {param}.", param)
+
+
+def _integer(
+    values: dict[str, Any],
+    key: str,
+    path: str = "",
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+) -> int:
+    param = f"{path}[{key}]" if path else key
+    value = values.get(key)
+    if value is None:
+        raise _missing(param)
+    if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
+        raise InvalidParam(f"Invalid integer: {value}", param)
+    number = int(value)
+    if minimum is not None and number < minimum:
+        raise InvalidParam(
+            f"This value must be greater than or equal to {minimum}.", param
+        )
+    if maximum is not None and number > maximum:
+        raise InvalidParam(
+            f"This value must be less than or equal to {maximum}.", param
+        )
+    return number
+
+
+def _string(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = params.get(key)
+    if value is not None and not isinstance(value, str):
+        raise InvalidParam(f"Invalid string: {value}", key)
+    if required and not value:
+        raise _missing(key)
+    return value or None
+
+
+def _string_list(params: dict[str, Any], key: str) -> list[str]:
+    value = params.get(key, [])
+    if value == "":
+        return []
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InvalidParam("Invalid array", key)
+    return value
+
+
+def _url(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+    value = _string(params, key, required=required)
+    if value is None:
+        return None
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc or len(value) > 5000:
+        raise InvalidParam("Not a valid URL", key)
+    return value
+
+
+def _metadata(value: Any) -> dict[str, str]:
+    if value == "":
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidParam("Invalid hash", "metadata")
+    if len(value) > 50:
+        raise InvalidParam("Metadata can have at most 50 keys.", "metadata")
+    for key, item in value.items():
+        if len(key) > 40:
+            raise InvalidParam(
+                "Metadata keys must be at most 40 characters.", "metadata"
+            )
+        if not isinstance(item, str) or len(item) > 500:
+            raise InvalidParam(
+                "Metadata values must be strings of at most 500 characters.",
+                f"metadata[{key}]",
+            )
+    return value
+
+
+def _expires_at(params: dict[str, Any], *, now: int) -> int:
+    if "expires_at" not in params:
+        return now + MAX_EXPIRY_SECONDS
+    expires_at = _integer(params, "expires_at")
+    too_soon = expires_at < now + MIN_EXPIRY_SECONDS - EXPIRY_SLACK_SECONDS
+    too_late = expires_at > now + MAX_EXPIRY_SECONDS + EXPIRY_SLACK_SECONDS
+    if too_soon or too_late:
+        bound = "at least 30 minutes" if too_soon else "less than 24 hours"
+        raise InvalidParam(
+            f"The `expires_at` timestamp must be {bound} from Checkout Session "
+            "creation.",
+            "expires_at",
+        )
+    return expires_at

@@ -1,0 +1,841 @@
+"""A local stand-in for the Stripe the shop uses: API, hosted page, webhooks."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import secrets
+import string
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+from .hosted_page import render_checkout, render_not_found
+from .params import (
+    ApiError,
+    decode_form,
+    validate_expand_only,
+    validate_session_params,
+)
+from .webhooks import post_event
+
+API_VERSION = "2026-10-28.endive"
+DEFAULT_API_KEY = "sk_test_local_double"
+DEFAULT_WEBHOOK_SECRET = "whsec_local_double"
+DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 2, 4, 8, 16)
+DEFAULT_EMAIL = "shopper@example.com"
+# Stripe holds the shopper on the page until the webhook answers, for a while.
+REDIRECT_WAIT_SECONDS = 10.0
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+_API_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{4,}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_SESSION_PATH = re.compile(r"/v1/checkout/sessions/([^/]+)(/expire)?")
+_PAGE_PATH = re.compile(r"/c/pay/([^/]+)")
+_CONTROL_SESSION_PATH = re.compile(r"/_double/sessions/([^/]+)/(pay|settle|expire)")
+_NO_KEY_MESSAGE = (
+    "You did not provide an API key. You need to provide your API key in the "
+    "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
+    "YOUR_SECRET_KEY'). See https://stripe.com/docs/api#authentication for details, "
+    "or we can help at https://support.stripe.com/."
+)
+_INJECTED = "(injected by the local Stripe double)"
+_FAULTS: dict[int, tuple[str, str | None, str]] = {
+    401: ("invalid_request_error", None, f"Invalid API Key provided {_INJECTED}."),
+    402: ("card_error", "card_declined", "Your card was declined."),
+    403: ("invalid_request_error", "secret_key_required", f"Forbidden {_INJECTED}."),
+    404: ("invalid_request_error", "resource_missing", f"No such object {_INJECTED}."),
+    409: (
+        "invalid_request_error",
+        "lock_timeout",
+        "This object cannot be accessed right now because another API request or "
+        f"Stripe process is currently accessing it {_INJECTED}.",
+    ),
+    429: (
+        "invalid_request_error",
+        "rate_limit",
+        f"Request rate limit exceeded {_INJECTED}.",
+    ),
+}
+
+
+class SessionStateError(ValueError):
+    """The session is not in a state that allows the action."""
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: str
+    body: bytes
+    headers: dict[str, str]
+
+
+@dataclass
+class Response:
+    status: int
+    body: bytes = b""
+    content_type: str = "application/json"
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+class StripeDouble:
+    """Serve Checkout Sessions, a hosted payment page and signed webhook events."""
+
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        webhook_url: str | None = None,
+        webhook_secret: str = DEFAULT_WEBHOOK_SECRET,
+        retry_delays: Iterable[float] = DEFAULT_RETRY_DELAYS,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.webhook_url = webhook_url
+        self.webhook_secret = webhook_secret
+        self.retry_delays = tuple(retry_delays)
+        self.webhook_timeout = 10.0
+        self.log_requests = False
+        self.duplicate_deliveries = False
+        self.delivery_delay = 0.0
+        self._lock = threading.RLock()
+        self._changed = threading.Condition(self._lock)
+        self._stopping = threading.Event()
+        self._server: _Server | None = None
+        self._url: str | None = None
+        self._server_thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._generation = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self._sessions: dict[str, dict[str, Any]] = {}
+        self._line_items: dict[str, list[dict[str, Any]]] = {}
+        self._awaiting_settlement: set[str] = set()
+        self._events: list[dict[str, Any]] = []
+        self._deliveries: list[dict[str, Any]] = []
+        self._requests: list[dict[str, Any]] = []
+        self._faults: deque[tuple[int | None, float | None]] = deque()
+        self._revoked: set[str] = set()
+        self._idempotent: dict[tuple[str, str], tuple[Any, int, bytes, str]] = {}
+        self._held: list[dict[str, Any]] = []
+        self._holding = False
+        # In-flight deliveries from before a reset see the new generation and stop.
+        self._generation += 1
+
+    # Lifecycle
+
+    @property
+    def url(self) -> str:
+        """Return the base URL the double serves (or last served) on."""
+        if self._url is None:
+            raise RuntimeError("The Stripe double has not started: call start().")
+        return self._url
+
+    def start(self) -> StripeDouble:
+        """Listen on host:port and serve requests in a background thread."""
+        self._stopping.clear()
+        self._server = _Server((self.host, self.port), _Handler)
+        self._server.double = self
+        self._url = f"http://{self.host}:{self._server.server_address[1]}"
+        self._server_thread = threading.Thread(
+            target=self._server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="stripe-double-http",
+            daemon=True,
+        )
+        self._server_thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and end webhook workers."""
+        if self._server is None:
+            return
+        self._stopping.set()
+        self._server.shutdown()
+        self._server.server_close()
+        if self._server_thread is not None:
+            self._server_thread.join()
+        deadline = time.monotonic() + 2
+        with self._lock:
+            workers = list(self._workers)
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        self._server = None
+
+    def __enter__(self) -> StripeDouble:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # Knobs for tests
+
+    def fail_next(
+        self, count: int = 1, status: int | None = 500, hang: float | None = None
+    ) -> None:
+        """Make the next `count` API calls fail with `status`, after `hang` seconds."""
+        if status is not None and not 400 <= status <= 599:
+            raise ValueError(f"status must be an HTTP error status, not {status}")
+        with self._lock:
+            self._faults.extend([(status, hang)] * count)
+
+    def revoke_key(self, api_key: str) -> None:
+        """Answer 401 to this API key from now on."""
+        with self._lock:
+            self._revoked.add(api_key)
+
+    def hold_events(self) -> None:
+        """Queue new events instead of delivering them."""
+        with self._lock:
+            self._holding = True
+
+    def release_events(self, order: str = "fifo") -> None:
+        """Stop holding and deliver the queued events in `order` ("fifo", "reverse")."""
+        if order not in ("fifo", "reverse"):
+            raise ValueError(f"order must be 'fifo' or 'reverse', not {order!r}")
+        with self._lock:
+            events, self._held, self._holding = self._held, [], False
+        if order == "reverse":
+            events.reverse()
+        self._spawn(self._deliver_in_order, events)
+
+    def reset(self) -> None:
+        """Forget sessions, events, deliveries, requests, faults and idempotency."""
+        with self._lock:
+            self._clear()
+            self.duplicate_deliveries = False
+            self.delivery_delay = 0.0
+            self._changed.notify_all()
+
+    def wait_for_deliveries(self, count: int, timeout: float = 5) -> None:
+        """Block until `count` deliveries have succeeded in total."""
+
+        def succeeded() -> int:
+            return sum(1 for d in self._deliveries if _is_success(d["status"]))
+
+        with self._changed:
+            if not self._changed.wait_for(lambda: succeeded() >= count, timeout):
+                raise TimeoutError(
+                    f"{succeeded()} of {count} webhook deliveries succeeded within "
+                    f"{timeout}s; attempts so far: {self._deliveries}"
+                )
+
+    @property
+    def sessions(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._sessions)
+
+    @property
+    def events(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._events)
+
+    @property
+    def deliveries(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._deliveries)
+
+    @property
+    def requests(self) -> list[dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._requests)
+
+    # What the shopper and time do to a session
+
+    def pay(
+        self, session_id: str, *, delayed: bool = False, email: str = DEFAULT_EMAIL
+    ) -> dict[str, Any]:
+        """Complete the session as the Pay button does, waiting for the webhook."""
+        session, first_attempt = self._complete(session_id, delayed, email)
+        first_attempt.wait(REDIRECT_WAIT_SECONDS)
+        return session
+
+    def settle(self, session_id: str, *, succeeded: bool = True) -> dict[str, Any]:
+        """Settle a delayed payment and emit async_payment_succeeded or _failed."""
+        with self._lock:
+            session = self._session(session_id)
+            if session_id not in self._awaiting_settlement:
+                raise SessionStateError(f"{session_id} has no payment to settle")
+            self._awaiting_settlement.discard(session_id)
+            if succeeded:
+                session["payment_status"] = "paid"
+            outcome = "succeeded" if succeeded else "failed"
+            self._emit(f"checkout.session.async_payment_{outcome}", session)
+            return copy.deepcopy(session)
+
+    def expire(self, session_id: str) -> dict[str, Any]:
+        """Expire an open session as if its expires_at had passed."""
+        with self._lock:
+            session = self._open_session(session_id)
+            self._expire(session)
+            return copy.deepcopy(session)
+
+    def _complete(
+        self, session_id: str, delayed: bool, email: str
+    ) -> tuple[dict[str, Any], threading.Event]:
+        with self._lock:
+            session = self._open_session(session_id)
+            email = session["customer_email"] or email
+            session.update(
+                status="complete",
+                payment_status="unpaid" if delayed else "paid",
+                payment_intent=_new_id("pi_"),
+                customer_email=email,
+                customer_details={"email": email},
+            )
+            if delayed:
+                self._awaiting_settlement.add(session_id)
+            first_attempt = self._emit("checkout.session.completed", session)
+            return copy.deepcopy(session), first_attempt
+
+    def _expire(
+        self, session: dict[str, Any], request: dict[str, Any] | None = None
+    ) -> None:
+        session["status"] = "expired"
+        self._emit("checkout.session.expired", session, request)
+
+    def _session(self, session_id: str) -> dict[str, Any]:
+        try:
+            return self._sessions[session_id]
+        except KeyError:
+            raise KeyError(f"No such checkout.session: {session_id!r}") from None
+
+    def _open_session(self, session_id: str) -> dict[str, Any]:
+        session = self._session(session_id)
+        if session["status"] != "open":
+            raise SessionStateError(f"{session_id} is {session['status']}, not open")
+        return session
+
+    # Events and webhook delivery
+
+    def _emit(
+        self,
+        event_type: str,
+        session: dict[str, Any],
+        request: dict[str, Any] | None = None,
+    ) -> threading.Event:
+        """Record an event and start delivering it; return "first attempt done"."""
+        event = {
+            "id": _new_id("evt_"),
+            "object": "event",
+            "api_version": API_VERSION,
+            "created": int(time.time()),
+            "data": {"object": copy.deepcopy(session)},
+            "livemode": False,
+            "pending_webhooks": 1,
+            "request": request or {"id": None, "idempotency_key": None},
+            "type": event_type,
+        }
+        with self._lock:
+            self._events.append(event)
+            self._changed.notify_all()
+            if self._holding:
+                self._held.append(event)
+                return _done()
+            return self._dispatch(event)
+
+    def _dispatch(self, event: dict[str, Any]) -> threading.Event:
+        first_attempt = threading.Event()
+        if not self.webhook_url or self._stopping.is_set():
+            first_attempt.set()
+            return first_attempt
+        for copy_number in range(2 if self.duplicate_deliveries else 1):
+            done = first_attempt if copy_number == 0 else threading.Event()
+            self._spawn(
+                self._deliver, event, done, self.delivery_delay, self._generation
+            )
+        return first_attempt
+
+    def _deliver_in_order(self, events: list[dict[str, Any]]) -> None:
+        for event in events:
+            with self._lock:
+                first_attempt = self._dispatch(event)
+            first_attempt.wait(self.webhook_timeout + 1)
+            if self._stopping.is_set():
+                return
+
+    def _deliver(
+        self,
+        event: dict[str, Any],
+        first_attempt: threading.Event,
+        delay: float,
+        generation: int,
+    ) -> None:
+        delays = self.retry_delays
+        try:
+            if delay > 0:
+                # A late webhook must not hold the shopper on the page.
+                first_attempt.set()
+                if self._stopping.wait(delay):
+                    return
+            for attempt in range(1, len(delays) + 2):
+                with self._lock:
+                    url = self.webhook_url
+                    if self._generation != generation or not url:
+                        return
+                status = self._attempt(url, event, attempt)
+                first_attempt.set()
+                if _is_success(status) or attempt > len(delays):
+                    return
+                if self._stopping.wait(delays[attempt - 1]):
+                    return
+        finally:
+            first_attempt.set()
+
+    def _attempt(self, url: str, event: dict[str, Any], attempt: int) -> int | None:
+        # Signed per attempt, as Stripe does, so retries carry a fresh timestamp.
+        status, error = post_event(
+            url,
+            json.dumps(event, indent=2),
+            self.webhook_secret,
+            timeout=self.webhook_timeout,
+        )
+        with self._lock:
+            self._deliveries.append(
+                {
+                    "event_id": event["id"],
+                    "type": event["type"],
+                    "status": status,
+                    "attempt": attempt,
+                    "error": error,
+                    "at": time.time(),
+                }
+            )
+            self._changed.notify_all()
+        return status
+
+    def _spawn(self, target: Callable[..., None], *args: Any) -> None:
+        worker = threading.Thread(
+            target=target, args=args, name="stripe-double-webhook", daemon=True
+        )
+        with self._lock:
+            if self._stopping.is_set():
+                return
+            self._workers = [w for w in self._workers if w.is_alive()]
+            self._workers.append(worker)
+        worker.start()
+
+    # HTTP
+
+    def handle(self, request: Request) -> Response:
+        """Answer one HTTP request."""
+        if request.path.startswith("/v1/"):
+            return self._handle_api(request)
+        if request.path.startswith("/c/pay/"):
+            return self._handle_page(request)
+        if request.path.startswith("/_double/"):
+            return self._handle_control(request)
+        if request.path == "/":
+            return Response(200, b"Local Stripe double\n", "text/plain; charset=utf-8")
+        return Response(404, b"Not found\n", "text/plain; charset=utf-8")
+
+    def _handle_api(self, request: Request) -> Response:
+        request_id = _new_id("req_", 14)
+        record: dict[str, Any] = {
+            "method": request.method,
+            "path": request.path,
+            "params": None,
+            "headers": request.headers,
+            "request_id": request_id,
+            "status": None,
+        }
+        with self._lock:
+            self._requests.append(record)
+            fault = self._faults.popleft() if self._faults else None
+        status, hang = fault or (None, None)
+        if hang and self._stopping.wait(hang):
+            status = 503
+        if status is not None:
+            response = _fault_response(status)
+        else:
+            try:
+                api_key = self._authenticate(request.headers)
+                form = request.query if request.method == "GET" else request.body
+                params = decode_form(form.decode() if isinstance(form, bytes) else form)
+                with self._lock:
+                    record["params"] = params
+                    response = self._execute(request, api_key, params, request_id)
+            except ApiError as error:
+                response = _error_response(error)
+            except UnicodeDecodeError:
+                response = _error_response(ApiError(400, "Invalid request body."))
+        response.headers["Request-Id"] = request_id
+        response.headers["Stripe-Version"] = API_VERSION
+        with self._lock:
+            record["status"] = response.status
+        return response
+
+    def _authenticate(self, headers: dict[str, str]) -> str:
+        scheme, _, key = headers.get("authorization", "").partition(" ")
+        key = key.strip() if scheme.lower() == "bearer" else ""
+        if not key:
+            raise ApiError(401, _NO_KEY_MESSAGE)
+        with self._lock:
+            revoked = key in self._revoked
+        if revoked or not _API_KEY.fullmatch(key):
+            raise ApiError(401, f"Invalid API Key provided: {_redact(key)}")
+        return key
+
+    def _execute(
+        self, request: Request, api_key: str, params: dict[str, Any], request_id: str
+    ) -> Response:
+        key = request.headers.get("idempotency-key")
+        if request.method != "POST":
+            key = None
+        if key is None:
+            return self._route(request, params, request_id)
+        if len(key) > 255:
+            raise ApiError(
+                400,
+                "Idempotency-Key must be at most 255 characters.",
+                param="idempotency_key",
+            )
+        fingerprint = (request.method, request.path, params)
+        stored = self._idempotent.get((api_key, key))
+        if stored is not None:
+            stored_fingerprint, status, body, original_request = stored
+            if stored_fingerprint != fingerprint:
+                raise ApiError(
+                    400,
+                    "Keys for idempotent requests can only be used with the same "
+                    "parameters they were first used with. Try using a key other "
+                    f"than '{key}' if you meant to execute a different request.",
+                    error_type="idempotency_error",
+                )
+            return Response(
+                status,
+                body,
+                headers={
+                    "Idempotent-Replayed": "true",
+                    "Original-Request": original_request,
+                    **({"Stripe-Should-Retry": "false"} if status >= 400 else {}),
+                },
+            )
+        try:
+            response = self._route(request, params, request_id, idempotency_key=key)
+        except ApiError as error:
+            if not error.executed:
+                raise
+            response = _error_response(error)
+        self._idempotent[(api_key, key)] = (
+            fingerprint,
+            response.status,
+            response.body,
+            request_id,
+        )
+        return response
+
+    def _route(
+        self,
+        request: Request,
+        params: dict[str, Any],
+        request_id: str,
+        idempotency_key: str | None = None,
+    ) -> Response:
+        if request.path == "/v1/checkout/sessions" and request.method == "POST":
+            return self._create_session(params)
+        match = _SESSION_PATH.fullmatch(request.path)
+        if match:
+            session_id, expire = match.groups()
+            validate_expand_only(params)
+            if request.method == "GET" and not expire:
+                return _json(200, self._api_session(session_id))
+            if request.method == "POST" and expire:
+                session = self._api_session(session_id)
+                if session["status"] != "open":
+                    raise ApiError(
+                        400,
+                        'Only Checkout Sessions with a status in ["open"] can be '
+                        f"expired. This session has status {session['status']!r}.",
+                        executed=True,
+                    )
+                self._expire(
+                    session, {"id": request_id, "idempotency_key": idempotency_key}
+                )
+                return _json(200, session)
+        raise ApiError(
+            404,
+            f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+        )
+
+    def _api_session(self, session_id: str) -> dict[str, Any]:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ApiError(
+                404,
+                f"No such checkout.session: '{session_id}'",
+                param="session",
+                code="resource_missing",
+            )
+        return session
+
+    def _create_session(self, params: dict[str, Any]) -> Response:
+        now = int(time.time())
+        fields, items = validate_session_params(params, now=now)
+        session_id = _new_id("cs_test_", 58)
+        self._line_items[session_id] = items
+        amount = sum(item["unit_amount"] * item["quantity"] for item in items)
+        currency = items[0]["currency"]
+        session = {
+            "id": session_id,
+            "object": "checkout.session",
+            "amount_subtotal": amount,
+            "amount_total": amount,
+            "billing_address_collection": fields["billing_address_collection"],
+            "cancel_url": fields["cancel_url"],
+            "client_reference_id": fields["client_reference_id"],
+            "created": now,
+            "currency": currency,
+            "customer_details": None,
+            "customer_email": fields["customer_email"],
+            "expires_at": fields["expires_at"],
+            "livemode": False,
+            "locale": fields["locale"],
+            "metadata": fields["metadata"],
+            "mode": "payment",
+            "payment_intent": None,
+            "payment_method_types": fields["payment_method_types"] or ["card"],
+            "payment_status": "unpaid",
+            "status": "open",
+            "submit_type": fields["submit_type"],
+            "success_url": fields["success_url"],
+            "ui_mode": "hosted",
+            "url": f"{self.url}/c/pay/{session_id}",
+        }
+        self._sessions[session_id] = session
+        return _json(200, session)
+
+    def _handle_page(self, request: Request) -> Response:
+        match = _PAGE_PATH.fullmatch(request.path)
+        session_id = match.group(1) if match else ""
+        with self._lock:
+            session = copy.deepcopy(self._sessions.get(session_id))
+            items = copy.deepcopy(self._line_items.get(session_id, []))
+        if session is None:
+            return _html(404, render_not_found(session_id))
+        if request.method == "GET":
+            return _html(200, render_checkout(session, items, message=_closed(session)))
+        if request.method != "POST":
+            return _html(405, render_checkout(session, items, error="Use GET or POST."))
+        form = dict(parse_qsl(request.body.decode(errors="replace")))
+        action = form.get("action")
+        email = form.get("email", DEFAULT_EMAIL).strip()
+        if action == "cancel":
+            return _redirect(session["cancel_url"] or f"{self.url}{request.path}")
+        if action not in ("pay", "pay_delayed"):
+            error = "Choose Pay, Pay by bank debit or Cancel."
+            return _html(400, render_checkout(session, items, error=error))
+        if session["status"] == "open" and not _EMAIL.fullmatch(email):
+            error = "Enter a valid email address."
+            return _html(400, render_checkout(session, items, error=error, email=email))
+        try:
+            session, first_attempt = self._complete(
+                session_id, action == "pay_delayed", email
+            )
+        except SessionStateError:
+            message = _closed(session) or "This checkout session is no longer open."
+            return _html(409, render_checkout(session, items, message=message))
+        first_attempt.wait(REDIRECT_WAIT_SECONDS)
+        return _redirect(
+            session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
+        )
+
+    def _handle_control(self, request: Request) -> Response:
+        try:
+            data = json.loads(request.body or b"{}")
+            if not isinstance(data, dict):
+                raise ValueError("the body must be a JSON object")
+            result = self._control(request.method, request.path, data)
+        except KeyError as error:
+            return _json(404, {"error": str(error.args[0])})
+        except SessionStateError as error:
+            return _json(409, {"error": str(error)})
+        except (ValueError, TypeError) as error:
+            return _json(400, {"error": str(error)})
+        return _json(200, {"ok": True} if result is None else result)
+
+    def _control(self, method: str, path: str, data: dict[str, Any]) -> Any:
+        routes: dict[tuple[str, str], Callable[[], Any]] = {
+            ("POST", "/_double/fail"): lambda: self.fail_next(
+                count=int(data.get("count", 1)),
+                status=data.get("status", 500),
+                hang=data.get("hang"),
+            ),
+            ("POST", "/_double/revoke"): lambda: self.revoke_key(data["api_key"]),
+            ("POST", "/_double/events/hold"): self.hold_events,
+            ("POST", "/_double/events/release"): lambda: self.release_events(
+                order=data.get("order", "fifo")
+            ),
+            ("POST", "/_double/config"): lambda: self._configure(data),
+            ("POST", "/_double/reset"): self.reset,
+            ("GET", "/_double/sessions"): lambda: self.sessions,
+            ("GET", "/_double/events"): lambda: self.events,
+            ("GET", "/_double/deliveries"): lambda: self.deliveries,
+            ("GET", "/_double/requests"): lambda: self.requests,
+        }
+        if (method, path) in routes:
+            return routes[method, path]()
+        match = _CONTROL_SESSION_PATH.fullmatch(path)
+        if method != "POST" or not match:
+            raise KeyError(f"No control endpoint {method} {path}")
+        session_id, action = match.groups()
+        if action == "pay":
+            return self.pay(
+                session_id,
+                delayed=bool(data.get("delayed", False)),
+                email=data.get("email") or DEFAULT_EMAIL,
+            )
+        if action == "settle":
+            return self.settle(session_id, succeeded=bool(data.get("succeeded", True)))
+        return self.expire(session_id)
+
+    def _configure(self, data: dict[str, Any]) -> dict[str, Any]:
+        settable = {
+            "duplicate_deliveries": bool,
+            "delivery_delay": float,
+            "webhook_url": lambda value: value or None,
+            "webhook_secret": str,
+            "retry_delays": lambda value: tuple(float(v) for v in value),
+        }
+        unknown = set(data) - set(settable)
+        if unknown:
+            raise ValueError(f"Unknown settings: {', '.join(sorted(unknown))}")
+        with self._lock:
+            for name, value in data.items():
+                setattr(self, name, settable[name](value))
+            return {name: getattr(self, name) for name in settable}
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    double: StripeDouble
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that timed out and hung up is what `hang` is for, not a bug.
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    server_version = "StripeDouble/1.0"
+    sys_version = ""
+    # Idle keep-alive connections give their thread back after this long.
+    timeout = 30
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_DELETE(self) -> None:
+        self._serve("DELETE")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        url = urlsplit(self.path)
+        request = Request(
+            method=method,
+            path=url.path,
+            query=url.query,
+            body=self.rfile.read(length) if length else b"",
+            headers={name.lower(): value for name, value in self.headers.items()},
+        )
+        try:
+            response = self.server.double.handle(request)
+        except Exception as error:  # a bug in the double must not kill the server
+            self.log_error("Unhandled error: %r", error)
+            bug = ApiError(500, "Internal error in the double.", error_type="api_error")
+            response = _error_response(bug)
+        self.send_response(response.status)
+        self.send_header("Content-Type", response.content_type)
+        self.send_header("Content-Length", str(len(response.body)))
+        for name, value in response.headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        if self.server.double.log_requests:
+            super().log_message(format, *args)
+
+
+def _new_id(prefix: str, length: int = 24) -> str:
+    return prefix + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+
+
+def _done() -> threading.Event:
+    event = threading.Event()
+    event.set()
+    return event
+
+
+def _is_success(status: int | None) -> bool:
+    return status is not None and 200 <= status < 300
+
+
+def _redact(key: str) -> str:
+    if len(key) < 12:
+        return "*" * len(key)
+    prefix = key[: key.find("_", 3) + 1] if key.count("_") >= 2 else key[:3]
+    return prefix + "*" * (len(key) - len(prefix) - 4) + key[-4:]
+
+
+def _closed(session: dict[str, Any]) -> str | None:
+    if session["status"] == "expired":
+        return "This checkout session has expired."
+    if session["status"] == "complete":
+        if session["payment_status"] == "paid":
+            return "This checkout session is complete: the payment was received."
+        return "This checkout session is complete: the bank debit is processing."
+    return None
+
+
+def _json(status: int, payload: Any) -> Response:
+    return Response(status, json.dumps(payload, indent=2).encode())
+
+
+def _html(status: int, page: str) -> Response:
+    return Response(
+        status,
+        page.encode(),
+        "text/html; charset=utf-8",
+        {"Cache-Control": "no-store"},
+    )
+
+
+def _redirect(location: str) -> Response:
+    return Response(303, b"", "text/plain", {"Location": location})
+
+
+def _error_response(error: ApiError) -> Response:
+    response = _json(error.status, error.body())
+    if error.status == 409:
+        response.headers["Stripe-Should-Retry"] = "true"
+    elif 400 <= error.status < 500 and error.status != 429:
+        response.headers["Stripe-Should-Retry"] = "false"
+    return response
+
+
+def _fault_response(status: int) -> Response:
+    if status >= 500:
+        error_type, code = "api_error", None
+        message = f"An unknown error occurred {_INJECTED}."
+    else:
+        error_type, code, message = _FAULTS.get(
+            status, ("invalid_request_error", None, f"Invalid request {_INJECTED}.")
+        )
+    return _error_response(ApiError(status, message, error_type=error_type, code=code))
