@@ -81,6 +81,10 @@ class OrderAdmin(admin.ModelAdmin):
         # Viewable, not editable: status only moves through fulfillment.
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        # Orders are the record of payments taken; they are never deleted here.
+        return False
+
     @admin.display(description="Total", ordering="total_cents")
     def total(self, order: Order) -> str:
         return format_money(order.total_cents, order.currency)

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
+from django.shortcuts import render
 from django_ratelimit.core import is_ratelimited
 
 
@@ -54,12 +55,19 @@ def serialize_session(view: View) -> View:
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
+        # Reading the session once settles whether its key is known: an unknown
+        # or expired key reads as empty and is dropped.
+        request.session.items()
         session_key = request.session.session_key
         if not session_key:
             return view(request, *args, **kwargs)
         store = import_module(settings.SESSION_ENGINE).SessionStore
         with transaction.atomic():
-            Session.objects.select_for_update().filter(pk=session_key).exists()
+            if not Session.objects.select_for_update().filter(pk=session_key).exists():
+                # The session went away while this request waited: a checkout in
+                # another tab gave it a new key. Carrying on would start an empty
+                # session whose cookie replaces the new one.
+                return session_changed(request)
             request.session = store(session_key)
             response = view(request, *args, **kwargs)
             session = request.session
@@ -71,3 +79,11 @@ def serialize_session(view: View) -> View:
         return response
 
     return wrapper
+
+
+def session_changed(request: HttpRequest) -> HttpResponse:
+    """Ask the shopper to reload: their session changed under this request."""
+    template = "storefront/session_changed.html"
+    if getattr(request, "htmx", False):
+        template += "#message"
+    return render(request, template, status=409)

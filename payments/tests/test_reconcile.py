@@ -1,0 +1,189 @@
+"""The reconcile_orders command and the admin action: ask Stripe, then settle."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import call_command
+from django.urls import reverse
+from django.utils import timezone
+from model_bakery import baker
+
+from payments.models import Order
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST_URL = reverse("admin:payments_order_changelist")
+
+
+def backdate(order: Order, *, minutes: int) -> None:
+    Order.objects.filter(pk=order.pk).update(
+        created_at=timezone.now() - timedelta(minutes=minutes)
+    )
+
+
+def reconcile(*args: str) -> tuple[str, str]:
+    stdout, stderr = StringIO(), StringIO()
+    call_command("reconcile_orders", *args, stdout=stdout, stderr=stderr)
+    return stdout.getvalue(), stderr.getvalue()
+
+
+def status_of(order: Order) -> str:
+    order.refresh_from_db()
+    return order.status
+
+
+@pytest.fixture
+def place_order(new_shopper, checkout_order, laptop):
+    """Return a function that checks out a fresh shopper's laptop."""
+
+    def place() -> Order:
+        return checkout_order(new_shopper(laptop))
+
+    return place
+
+
+def test_reconcile_settles_stale_orders_as_stripe_has_them(place_order, stripe_double):
+    paid, expired, still_open, recent = (place_order() for _ in range(4))
+    sessionless = baker.make(Order, total_cents=500, currency="usd")
+    for minutes, order in enumerate((still_open, sessionless, expired, paid), 15):
+        backdate(order, minutes=minutes)
+    stripe_double.pay(paid.checkout_session_id, email="ada@example.com")
+    stripe_double.expire(expired.checkout_session_id)
+    stripe_double.pay(recent.checkout_session_id)
+
+    stdout, stderr = reconcile()
+
+    assert status_of(paid) == Order.Status.PAID
+    assert paid.customer_email == "ada@example.com"
+    assert paid.status_history[-1]["by"] == "reconcile"
+    assert status_of(expired) == Order.Status.EXPIRED
+    assert status_of(still_open) == Order.Status.PENDING
+    assert status_of(sessionless) == Order.Status.FAILED
+    assert "No Checkout Session" in sessionless.problem
+    assert status_of(recent) == Order.Status.PENDING
+    # Oldest first; the open session is checked but not listed.
+    assert stdout.splitlines() == [
+        f"order {paid.public_id}: pending -> paid",
+        f"order {expired.public_id}: pending -> expired",
+        f"order {sessionless.public_id}: pending -> failed",
+        "Checked 4 pending orders: 3 changed, 0 errors.",
+    ]
+    assert stderr == ""
+    asked = {r["path"].rsplit("/", 1)[-1] for r in stripe_double.requests}
+    assert recent.checkout_session_id not in asked
+
+
+def test_reconcile_twice_changes_nothing_the_second_time(place_order, stripe_double):
+    order = place_order()
+    backdate(order, minutes=15)
+    stripe_double.pay(order.checkout_session_id)
+    reconcile()
+
+    stdout, _ = reconcile()
+
+    assert stdout == "Checked 0 pending orders: 0 changed, 0 errors.\n"
+    order.refresh_from_db()
+    assert [entry["to"] for entry in order.status_history] == ["paid"]
+
+
+def test_reconcile_older_than_option_sets_the_cutoff(place_order, stripe_double):
+    order = place_order()
+    backdate(order, minutes=5)
+    stripe_double.pay(order.checkout_session_id)
+
+    reconcile()
+    assert status_of(order) == Order.Status.PENDING
+
+    stdout, _ = reconcile("--older-than", "3")
+    assert status_of(order) == Order.Status.PAID
+    assert f"order {order.public_id}: pending -> paid" in stdout
+
+
+def test_reconcile_with_stripe_down_reports_on_stderr_and_exits_1(
+    place_order, stripe_double
+):
+    unreachable, reachable = place_order(), place_order()
+    backdate(unreachable, minutes=20)
+    backdate(reachable, minutes=15)
+    stripe_double.pay(unreachable.checkout_session_id)
+    stripe_double.pay(reachable.checkout_session_id)
+    stripe_double.fail_next(1, status=500)
+    stdout, stderr = StringIO(), StringIO()
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile_orders", stdout=stdout, stderr=stderr)
+
+    assert exit_info.value.code == 1
+    assert stderr.getvalue().splitlines() == [
+        f"order {unreachable.public_id}: could not ask Stripe: Retrieving the "
+        "Checkout Session failed: APIError: An unknown error occurred (injected "
+        "by the local Stripe double)."
+    ]
+    assert status_of(unreachable) == Order.Status.PENDING
+    # One failure does not stop the run.
+    assert status_of(reachable) == Order.Status.PAID
+    assert stdout.getvalue().splitlines() == [
+        f"order {reachable.public_id}: pending -> paid",
+        "Checked 2 pending orders: 1 changed, 1 errors.",
+    ]
+
+
+def run_admin_action(superuser_client, orders: list[Order]):
+    return superuser_client.post(
+        CHANGELIST_URL,
+        {
+            "action": "reconcile_with_stripe",
+            "_selected_action": [order.pk for order in orders],
+            "index": 0,
+        },
+        follow=True,
+    )
+
+
+def test_admin_action_reconciles_the_selected_orders(
+    superuser_client, place_order, stripe_double
+):
+    paid, expired, still_open, unselected = (place_order() for _ in range(4))
+    for order in (paid, unselected):
+        stripe_double.pay(order.checkout_session_id)
+    stripe_double.expire(expired.checkout_session_id)
+
+    response = run_admin_action(superuser_client, [paid, expired, still_open])
+
+    assert response.status_code == 200
+    messages = [str(message) for message in response.context["messages"]]
+    assert f"order {paid.public_id}: pending -> paid" in messages
+    assert f"order {expired.public_id}: pending -> expired" in messages
+    assert f"order {still_open.public_id}: still pending" in messages
+    assert status_of(paid) == Order.Status.PAID
+    assert paid.status_history[-1]["by"] == "reconcile"
+    assert status_of(expired) == Order.Status.EXPIRED
+    assert status_of(still_open) == Order.Status.PENDING
+    assert status_of(unselected) == Order.Status.PENDING
+
+
+def test_admin_action_skips_settled_orders_and_reports_stripe_errors(
+    superuser_client, place_order, stripe_double
+):
+    settled, unreachable = place_order(), place_order()
+    stripe_double.pay(settled.checkout_session_id)
+    run_admin_action(superuser_client, [settled])
+    stripe_double.pay(unreachable.checkout_session_id)
+    stripe_double.fail_next(1, status=503)
+    requests_before = len(stripe_double.requests)
+
+    response = run_admin_action(superuser_client, [settled, unreachable])
+
+    messages = [
+        (message.level_tag, str(message)) for message in response.context["messages"]
+    ]
+    assert len(messages) == 1
+    level, text = messages[0]
+    assert level == "error"
+    assert text.startswith(f"order {unreachable.public_id}: could not ask Stripe")
+    assert status_of(unreachable) == Order.Status.PENDING
+    # Only the pending order was asked about.
+    assert len(stripe_double.requests) == requests_before + 1
