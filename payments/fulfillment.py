@@ -155,7 +155,8 @@ def _record_mismatch(order: Order, mismatch: str, *, by: str) -> Transition:
     logger.error(
         "order amount mismatch: order_id=%s by=%s %s", order.public_id, by, mismatch
     )
-    Order.objects.filter(pk=order.pk).update(problem=mismatch)
+    # A final order keeps its record: a later, tampered event changes nothing.
+    Order.objects.filter(pk=order.pk, status=Status.PENDING).update(problem=mismatch)
     order.refresh_from_db()
     return Transition(order=order, changed=False, previous=order.status)
 

@@ -116,9 +116,13 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("Bad Content-Length.")
     if length > WEBHOOK_MAX_BYTES:
         return HttpResponse("Payload too large.", status=413)
+    # Read at most one byte past the limit: a chunked body has no Content-Length.
+    payload = request.read(WEBHOOK_MAX_BYTES + 1)
+    if len(payload) > WEBHOOK_MAX_BYTES:
+        return HttpResponse("Payload too large.", status=413)
     try:
         event = stripe_api.webhook_event_verify(
-            payload=request.body,
+            payload=payload,
             signature=request.headers.get("Stripe-Signature", ""),
         )
     except stripe_api.WebhookSignatureInvalid as error:

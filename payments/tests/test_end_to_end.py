@@ -21,9 +21,9 @@ PAID = "Thank you! Your order is paid."
 class Browser:
     """A real HTTP client on the live shop, carrying cookies like a browser.
 
-    Every request gets a connection of its own, closed once answered: on SQLite
-    the live server serves one connection at a time, and an idle keep-alive one
-    would keep the double's webhooks (and the next request) from reaching it.
+    Every request gets a connection of its own, closed once answered, so that
+    nothing is left half-open while the live server (which, on SQLite, lets one
+    request at a time into the shop) handles the double's webhooks.
     """
 
     def __init__(self, base_url: str) -> None:
