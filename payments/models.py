@@ -59,6 +59,12 @@ class Order(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["shopper_key", "status", "-paid_at"]),
             models.Index(fields=["-created_at"]),
+            # The admin's "needs attention" filter: a few rows among very many.
+            models.Index(
+                fields=["-created_at"],
+                condition=~models.Q(problem=""),
+                name="order_problem_created_idx",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
@@ -15,6 +16,7 @@ from django.http import (
 from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
@@ -93,7 +95,11 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
             logger.warning("success page: order_id=%s %s", order.public_id, error)
     checkout_settle_cart(request.session)
 
-    context = {"order": order, "items": order.items.all()}
+    context = {
+        "order": order,
+        "items": order.items.all(),
+        "poll_seconds": poll_interval(order),
+    }
     if not request.htmx:
         return render(request, "payments/checkout_success.html", context)
     html = render_to_string(
@@ -105,6 +111,17 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         request,
     )
     return HttpResponse(html)
+
+
+def poll_interval(order: Order) -> int:
+    """Return how often a processing order's page checks again, in seconds.
+
+    Most delayed payments settle in seconds in tests and in days for real bank
+    debits; after the first minutes, checking twice a minute is plenty.
+    """
+    if timezone.now() - order.created_at < timedelta(minutes=10):
+        return 2
+    return 30
 
 
 @csrf_exempt

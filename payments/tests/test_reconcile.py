@@ -69,7 +69,7 @@ def test_reconcile_settles_stale_orders_as_stripe_has_them(place_order, stripe_d
         f"order {paid.public_id}: pending -> paid",
         f"order {expired.public_id}: pending -> expired",
         f"order {sessionless.public_id}: pending -> failed",
-        "Checked 4 pending orders: 3 changed, 0 errors.",
+        "Checked 4 pending orders: 3 changed, 0 could not be checked.",
     ]
     assert stderr == ""
     asked = {r["path"].rsplit("/", 1)[-1] for r in stripe_double.requests}
@@ -84,7 +84,7 @@ def test_reconcile_twice_changes_nothing_the_second_time(place_order, stripe_dou
 
     stdout, _ = reconcile()
 
-    assert stdout == "Checked 0 pending orders: 0 changed, 0 errors.\n"
+    assert stdout == "Checked 0 pending orders: 0 changed, 0 could not be checked.\n"
     order.refresh_from_db()
     assert [entry["to"] for entry in order.status_history] == ["paid"]
 
@@ -127,7 +127,7 @@ def test_reconcile_with_stripe_down_reports_on_stderr_and_exits_1(
     assert status_of(reachable) == Order.Status.PAID
     assert stdout.getvalue().splitlines() == [
         f"order {reachable.public_id}: pending -> paid",
-        "Checked 2 pending orders: 1 changed, 1 errors.",
+        "Checked 2 pending orders: 1 changed, 1 could not be checked.",
     ]
 
 

@@ -34,7 +34,8 @@ class Command(BaseCommand):
                 changed += 1
                 self.stdout.write(str(result))
         self.stdout.write(
-            f"Checked {checked} pending orders: {changed} changed, {errors} errors."
+            f"Checked {checked} pending orders: {changed} changed, "
+            f"{errors} could not be checked."
         )
         if errors:
             raise SystemExit(1)
