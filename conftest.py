@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
 from django.test import Client
 from model_bakery import baker
 
+from payments.stripe_double import StripeDouble
 from storefront.models import Product
 
 
@@ -24,6 +26,14 @@ def _plain_static_storage(settings):
 def _no_rate_limits(settings):
     """Tests send many requests from one address; rate-limit tests opt back in."""
     settings.RATELIMIT_ENABLE = False
+
+
+@pytest.fixture(scope="session")
+def stripe_double_server() -> Iterator[StripeDouble]:
+    """One local Stripe double for the whole run, with quick webhook retries."""
+    double = StripeDouble(retry_delays=(0.05, 0.1, 0.2, 0.4)).start()
+    yield double
+    double.stop()
 
 
 @pytest.fixture

@@ -9,15 +9,25 @@ from payments.reconcile import order_reconcile
 from storefront.money import format_money
 
 
-class OrderItemInline(admin.TabularInline):
+class ReadOnlyAdminMixin:
+    """Viewable, never added, changed or deleted: a record of what happened."""
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
     model = OrderItem
     extra = 0
     can_delete = False
     fields = ["product_name", "unit_price", "quantity", "line_total", "product"]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="Unit price")
     def unit_price(self, item: OrderItem) -> str:
@@ -44,7 +54,7 @@ class NeedsAttentionFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(admin.ModelAdmin):
+class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["public_id", "status", "total", "customer_email", "created_at"]
     list_filter = ["status", NeedsAttentionFilter, "created_at"]
     search_fields = [
@@ -73,18 +83,9 @@ class OrderAdmin(admin.ModelAdmin):
         "created_at",
         "paid_at",
     ]
+    # Status moves only through fulfillment, and orders are the record of
+    # payments taken: nothing here edits or deletes them.
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Viewable, not editable: status only moves through fulfillment.
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        # Orders are the record of payments taken; they are never deleted here.
-        return False
 
     @admin.display(description="Total", ordering="total_cents")
     def total(self, order: Order) -> str:
@@ -99,7 +100,7 @@ class OrderAdmin(admin.ModelAdmin):
 
 
 @admin.register(StripeEvent)
-class StripeEventAdmin(admin.ModelAdmin):
+class StripeEventAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["event_id", "type", "checkout_session_id", "received_at"]
     list_filter = ["type", "received_at"]
     search_fields = ["=event_id", "=checkout_session_id"]
@@ -114,12 +115,3 @@ class StripeEventAdmin(admin.ModelAdmin):
         "processed_at",
     ]
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False

@@ -20,13 +20,6 @@ from storefront.models import Product
 WEBHOOK_URL = reverse("payments:stripe-webhook")
 
 
-@pytest.fixture(scope="session")
-def stripe_double_server() -> Iterator[StripeDouble]:
-    double = StripeDouble(retry_delays=(0.05, 0.1, 0.2, 0.4)).start()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
 def stripe_double(stripe_double_server: StripeDouble, settings) -> StripeDouble:
     """The local Stripe double, reset, with the shop's settings pointing at it."""

@@ -47,13 +47,6 @@ def browser(django_db_setup) -> Iterator[Browser]:
             browser.close()
 
 
-@pytest.fixture(scope="session")
-def stripe_double_server() -> Iterator[StripeDouble]:
-    double = StripeDouble(retry_delays=(0.05, 0.1, 0.2, 0.4)).start()
-    yield double
-    double.stop()
-
-
 @pytest.fixture
 def stripe_double(stripe_double_server: StripeDouble, live_server, settings):
     """The Stripe double, reset, delivering its webhooks to the live shop."""
