@@ -17,3 +17,7 @@ errorlog = "-"
 # Recycle workers now and then so that a slow leak cannot grow forever.
 max_requests = 2000
 max_requests_jitter = 200
+# Load the app once, in the master: a recycled worker is then a fork, ready at
+# once, instead of a fresh import of Django that costs a CPU-second under load.
+# Nothing opens a connection at import time, so no socket is shared.
+preload_app = True

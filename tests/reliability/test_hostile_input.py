@@ -460,8 +460,6 @@ def test_an_over_long_checkout_body_makes_no_order_and_no_error(
     assert stripe_double.requests == []
 
 
-
-
 @pytest.mark.parametrize(
     "cookie", ['"abcdefgh\\000"', '"\\000\\000\\000\\000\\000\\000\\000\\000"']
 )
