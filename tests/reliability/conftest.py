@@ -15,7 +15,7 @@ from django.test import Client
 from psycopg import sql
 
 # The in-process Stripe double and its settings, as the payments tests use them.
-from payments.tests.conftest import stripe_double, stripe_double_server  # noqa: F401
+from payments.tests.conftest import stripe_double  # noqa: F401
 from storefront.models import Product
 
 from .processes import run_manage
