@@ -19,7 +19,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
 from payments import stripe_api
 from payments.checkout import (
@@ -33,6 +32,7 @@ from payments.models import Order
 from payments.webhooks import EventMalformed, stripe_event_process
 from storefront.cart import Cart
 from storefront.throttle import over_limit, serialize_session
+from storefront.views import HtmxHttpRequest
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +44,6 @@ WEBHOOK_MAX_BYTES = 256 * 1024
 TOO_MANY_CHECKOUTS = (
     "Too many checkout attempts in a short time. Please wait a minute and try again."
 )
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
 
 
 @require_POST
