@@ -36,11 +36,6 @@ class Transition:
     changed: bool
     previous: str
 
-    def __str__(self) -> str:
-        if not self.changed:
-            return f"order {self.order.public_id}: {self.order.status}, unchanged"
-        return f"order {self.order.public_id}: {self.previous} -> {self.order.status}"
-
 
 @transaction.atomic
 def order_transition(

@@ -73,8 +73,8 @@ def serialize_session(view: View) -> View:
             session = request.session
             if session.modified and not session.is_empty():
                 session.save()
-                # An expired session was saved under a new key: leave it to the
-                # session middleware to send the new cookie.
+                # A view that gave the session a new key (checkout's cycle_key)
+                # leaves it to the session middleware to send the new cookie.
                 session.modified = session.session_key != session_key
         return response
 

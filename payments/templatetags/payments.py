@@ -1,10 +1,9 @@
 from __future__ import annotations
 
 from django import template
-from django.db.models import Prefetch
 
 from payments.checkout import SHOPPER_SESSION_KEY
-from payments.models import Order, OrderItem
+from payments.models import Order
 
 register = template.Library()
 
@@ -27,8 +26,6 @@ def your_orders(context: template.Context) -> dict:
         orders = list(
             Order.objects.filter(shopper_key=shopper, status=Order.Status.PAID)
             .order_by("-paid_at")
-            .prefetch_related(Prefetch("items", queryset=OrderItem.objects.all()))[
-                :RECENT_ORDERS
-            ]
+            .prefetch_related("items")[:RECENT_ORDERS]
         )
     return {"orders": orders}
