@@ -15,6 +15,9 @@ from django.contrib.sessions.backends.base import SessionBase
 
 from storefront.models import Product
 
+# What a cart line shows and checks; the rest of a product stays in the database.
+CART_PRODUCT_FIELDS = ("id", "name", "price_cents", "is_active")
+
 
 class CartError(Exception):
     """A change the cart refuses; the message is shown to the shopper."""
@@ -67,6 +70,9 @@ class Cart:
         self.max_quantity: int = settings.CART_MAX_QUANTITY
         self.max_lines: int = settings.CART_MAX_LINES
         self._quantities = self._load()
+        # What this request has read of the products table, so it is read once.
+        self._products: dict[int, Product] = {}
+        self._product_ids_read: set[int] = set()
 
     def _load(self) -> dict[int, int]:
         """Return the stored quantities, skipping anything malformed."""
@@ -144,15 +150,25 @@ class Cart:
         self._quantities = {}
         self.session.pop(self.session_key, None)
 
+    def product_on_sale(self, product_id: int) -> Product | None:
+        """Return the product with this id if it is on sale, else None.
+
+        It is read in one query with the cart's own products, which the answer
+        to a cart change shows next.
+        """
+        products = self._products_read({*self._quantities, product_id})
+        product = products.get(product_id)
+        return product if product is not None and product.is_active else None
+
     def contents(self) -> CartContents:
-        """Return the cart's lines with current prices, in one query.
+        """Return the cart's lines with current prices, in one query at most.
 
         Products that were deactivated or deleted leave the cart, and their names
         are reported so the shopper can be told.
         """
         if not self._quantities:
             return CartContents()
-        products = Product.objects.in_bulk(list(self._quantities))
+        products = self._products_read(set(self._quantities))
         lines: list[CartLine] = []
         removed: list[str] = []
         for product_id, quantity in self._quantities.items():
@@ -165,6 +181,16 @@ class Cart:
             self._quantities = {line.product.pk: line.quantity for line in lines}
             self._save()
         return CartContents(lines=lines, removed=removed)
+
+    def _products_read(self, product_ids: set[int]) -> dict[int, Product]:
+        """Return these products by id, reading only those not read before."""
+        missing = product_ids - self._product_ids_read
+        if missing:
+            self._products.update(
+                Product.objects.only(*CART_PRODUCT_FIELDS).order_by().in_bulk(missing)
+            )
+            self._product_ids_read |= missing
+        return self._products
 
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self.max_quantity:

@@ -2,14 +2,26 @@ from __future__ import annotations
 
 from django import forms
 from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.http import QueryDict
 
+from storefront.cart import Cart
 from storefront.models import Product
 
 PRODUCT_ERRORS = {
     "required": "Choose a product.",
-    "invalid_choice": "That product is not available.",
     "invalid": "That product is not available.",
+    "min_value": "That product is not available.",
+    "max_value": "That product is not available.",
 }
+# The largest id a database column can hold (a 64-bit integer).
+MAX_PRODUCT_ID = 2**63 - 1
+
+
+def product_id_field() -> forms.IntegerField:
+    return forms.IntegerField(
+        min_value=1, max_value=MAX_PRODUCT_ID, error_messages=PRODUCT_ERRORS
+    )
 
 
 def quantity_field() -> forms.IntegerField:
@@ -28,10 +40,26 @@ def quantity_field() -> forms.IntegerField:
 
 
 class CartAddForm(forms.Form):
-    product = forms.ModelChoiceField(
-        queryset=Product.objects.filter(is_active=True), error_messages=PRODUCT_ERRORS
-    )
+    """A product on sale and a quantity.
+
+    The product is looked up through the cart, which reads it in the same query
+    as the products already in the cart (they are shown in the answer).
+    """
+
+    product = product_id_field()
     quantity = quantity_field()
+
+    def __init__(self, data: QueryDict, *, cart: Cart) -> None:
+        super().__init__(data)
+        self.cart = cart
+
+    def clean_product(self) -> Product:
+        product = self.cart.product_on_sale(self.cleaned_data["product"])
+        if product is None:
+            raise ValidationError(
+                "That product is not available.", code="invalid_choice"
+            )
+        return product
 
 
 class CartUpdateForm(CartAddForm):
@@ -40,7 +68,10 @@ class CartUpdateForm(CartAddForm):
 
 class CartRemoveForm(forms.Form):
     # A plain id: a product that was deactivated can still be removed.
-    product = forms.IntegerField(min_value=1, error_messages=PRODUCT_ERRORS)
+    product = product_id_field()
+
+    def __init__(self, data: QueryDict, *, cart: Cart) -> None:
+        super().__init__(data)
 
 
 def first_error(form: forms.Form) -> str:

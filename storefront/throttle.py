@@ -11,6 +11,7 @@ from django.contrib.sessions.models import Session
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django_ratelimit.core import is_ratelimited
 
 
@@ -63,12 +64,21 @@ def serialize_session(view: View) -> View:
             return view(request, *args, **kwargs)
         store = import_module(settings.SESSION_ENGINE).SessionStore
         with transaction.atomic():
-            if not Session.objects.select_for_update().filter(pk=session_key).exists():
+            data = (
+                Session.objects.select_for_update()
+                .filter(session_key=session_key, expire_date__gt=timezone.now())
+                .values_list("session_data", flat=True)
+                .first()
+            )
+            if data is None:
                 # The session went away while this request waited: a checkout in
                 # another tab gave it a new key. Carrying on would start an empty
                 # session whose cookie replaces the new one.
                 return session_changed(request)
+            # The session as it is now, read in the same query that locked it
+            # (what the store's own load() would set, one query later).
             request.session = store(session_key)
+            request.session._session_cache = request.session.decode(data)
             response = view(request, *args, **kwargs)
             session = request.session
             if session.modified and not session.is_empty():

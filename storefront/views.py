@@ -2,21 +2,19 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from storefront.cart import Cart, CartContents, CartError
+from storefront.catalog import product_cards, product_cards_queryset
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
-from storefront.models import Product
 from storefront.throttle import over_limit, serialize_session
 
 TOO_MANY = "Too many changes in a short time. Please wait a minute and try again."
@@ -26,9 +24,9 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def cart_contents(request: HttpRequest) -> CartContents:
+def cart_contents(request: HttpRequest, cart: Cart | None = None) -> CartContents:
     """Return the visitor's cart, telling them about products that left it."""
-    contents = Cart(request.session).contents()
+    contents = (cart or Cart(request.session)).contents()
     for name in contents.removed:
         messages.warning(
             request, f"{name} is no longer available and was removed from your cart."
@@ -38,13 +36,17 @@ def cart_contents(request: HttpRequest) -> CartContents:
 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    products = Product.objects.filter(is_active=True).only(
-        "id", "name", "description", "price_cents"
-    )
-    page = Paginator(products, settings.PRODUCTS_PER_PAGE).get_page(
+    page = Paginator(product_cards_queryset(), settings.PRODUCTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
-    context = {"page": page, "cart": cart_contents(request), "here": here(request)}
+    context = {
+        "page": page,
+        "product_cards": product_cards(
+            page.object_list, request=request, here=here(request)
+        ),
+        "cart": cart_contents(request),
+        "here": here(request),
+    }
     return render(request, "storefront/index.html", context)
 
 
@@ -88,7 +90,7 @@ def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
 
 def cart_change(
     request: HtmxHttpRequest,
-    form_class: type[forms.Form],
+    form_class: type[CartAddForm | CartRemoveForm],
     change: Callable[[Cart, dict], str],
 ) -> HttpResponse:
     """Validate a cart form, apply the change, and answer htmx or plain requests.
@@ -96,8 +98,8 @@ def cart_change(
     A refused change leaves the session exactly as it was: the cart only writes
     to the session after every check has passed.
     """
-    form = form_class(request.POST)
     cart = Cart(request.session)
+    form = form_class(request.POST, cart=cart)
     status = 200
     if over_limit(request, group="cart", rate=settings.RATELIMIT_CART):
         messages.error(request, TOO_MANY)
@@ -113,9 +115,11 @@ def cart_change(
             status = 422
 
     if request.htmx:
-        return render_cart_fragment(request, cart_contents(request), status=status)
+        return render_cart_fragment(
+            request, cart_contents(request, cart), status=status
+        )
     if status != 200:
-        context = {"cart": cart_contents(request), "here": here(request)}
+        context = {"cart": cart_contents(request, cart), "here": here(request)}
         return render(request, "storefront/cart.html", context, status=status)
     return HttpResponseRedirect(redirect_target(request), status=303)
 
@@ -124,12 +128,8 @@ def render_cart_fragment(
     request: HtmxHttpRequest, contents: CartContents, status: int = 200
 ) -> HttpResponse:
     """Render the cart and, out of band, the header's cart count."""
-    context = {"cart": contents, "here": here(request)}
-    html = render_to_string("storefront/index.html#cart", context, request)
-    html += render_to_string(
-        "base.html#cart_count", {"cart_count": contents.count, "oob": True}, request
-    )
-    return HttpResponse(html, status=status)
+    context = {"cart": contents, "cart_count": contents.count, "here": here(request)}
+    return render(request, "storefront/_cart_fragment.html", context, status=status)
 
 
 def here(request: HtmxHttpRequest) -> str:

@@ -146,6 +146,8 @@ BAD_ADDS = [
     ({"product": 999999, "quantity": 1}, 400, "That product is not available."),
     ({"product": "abc", "quantity": 1}, 400, "That product is not available."),
     ({"product": "1 OR 1=1", "quantity": 1}, 400, "That product is not available."),
+    ({"product": "0", "quantity": 1}, 400, "That product is not available."),
+    ({"product": "9" * 30, "quantity": 1}, 400, "That product is not available."),
     ({"product": "LAPTOP"}, 400, "Enter a quantity."),
     ({"product": "LAPTOP", "quantity": ""}, 400, "Enter a quantity."),
     ({"product": "LAPTOP", "quantity": "two"}, 400, "Enter a whole number"),
