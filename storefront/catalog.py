@@ -14,8 +14,6 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.middleware.csrf import get_token
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
@@ -41,13 +39,11 @@ def product_cards_queryset() -> QuerySet:
     return Product.objects.filter(is_active=True).values_list(*ProductCard._fields)
 
 
-def product_cards(rows: list[tuple], *, request: HttpRequest, here: str) -> SafeString:
+def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:
     """Return the HTML of the cards for these rows, ready for this request."""
     html = _product_cards_html(tuple(ProductCard(*row) for row in rows))
     return mark_safe(
-        html.replace(CSRF_TOKEN_SLOT, get_token(request)).replace(
-            NEXT_SLOT, escape(here)
-        )
+        html.replace(CSRF_TOKEN_SLOT, csrf_token).replace(NEXT_SLOT, escape(here))
     )
 
 

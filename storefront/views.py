@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -39,13 +40,17 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
     page = Paginator(product_cards_queryset(), settings.PRODUCTS_PER_PAGE).get_page(
         request.GET.get("page")
     )
+    # One token for the whole page: each get_token() call masks it anew.
+    csrf_token = get_token(request)
+    page_here = here(request)
     context = {
         "page": page,
         "product_cards": product_cards(
-            page.object_list, request=request, here=here(request)
+            page.object_list, csrf_token=csrf_token, here=page_here
         ),
+        "csrf_token": csrf_token,
         "cart": cart_contents(request),
-        "here": here(request),
+        "here": page_here,
     }
     return render(request, "storefront/index.html", context)
 
