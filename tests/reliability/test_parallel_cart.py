@@ -120,11 +120,15 @@ def test_a_cart_change_locks_the_session_row_before_reading_it(products):
     statements = [query["sql"] for query in queries.captured_queries]
     [lock] = [sql for sql in statements if "FOR UPDATE" in sql]
     assert 'FROM "django_session"' in lock
-    # The session is read again after the lock: the read that counts follows it.
+    # The session the change builds on is the one read by the locking query:
+    # nothing reads it again after the lock, and the write comes after it.
+    assert '"session_data"' in lock.split("FROM")[0]
     after_lock = statements[statements.index(lock) + 1 :]
-    assert any(
-        'FROM "django_session"' in sql and "FOR UPDATE" not in sql for sql in after_lock
+    assert not any(
+        sql.startswith("SELECT") and 'FROM "django_session"' in sql
+        for sql in after_lock
     )
+    assert any(sql.startswith('UPDATE "django_session"') for sql in after_lock)
 
 
 def test_a_change_waits_for_the_session_lock_and_builds_on_what_it_guarded(
