@@ -13,9 +13,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import NamedTuple
 
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.db import connection
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.functional import cached_property
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
@@ -37,6 +41,32 @@ class ProductCard(NamedTuple):
 def product_cards_queryset() -> QuerySet:
     """Return the products on sale, as the hashable rows the cards show."""
     return Product.objects.filter(is_active=True).values_list(*ProductCard._fields)
+
+
+class CatalogPaginator(Paginator):
+    """Pages of the products on sale, counted by a statement compiled once.
+
+    The ORM's count() compiles its query anew on every page view, about a tenth
+    of the home page's cost. The statement never changes, so it is compiled once
+    per process, from the same queryset the cards show.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(product_cards_queryset(), settings.PRODUCTS_PER_PAGE)
+
+    @cached_property
+    def count(self) -> int:
+        sql, params = _count_statement()
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchone()[0]
+
+
+@lru_cache(maxsize=1)
+def _count_statement() -> tuple[str, tuple]:
+    query = product_cards_queryset().order_by().values_list("pk").query
+    sql, params = query.sql_with_params()
+    return f"SELECT COUNT(*) FROM ({sql}) AS products_on_sale", params
 
 
 def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:

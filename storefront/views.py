@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
@@ -14,7 +13,10 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from storefront.cart import Cart, CartContents, CartError
-from storefront.catalog import product_cards, product_cards_queryset
+from storefront.catalog import (
+    CatalogPaginator,
+    product_cards,
+)
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
 from storefront.throttle import over_limit, serialize_session
 
@@ -37,9 +39,7 @@ def cart_contents(request: HttpRequest, cart: Cart | None = None) -> CartContent
 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    page = Paginator(product_cards_queryset(), settings.PRODUCTS_PER_PAGE).get_page(
-        request.GET.get("page")
-    )
+    page = CatalogPaginator().get_page(request.GET.get("page"))
     # One token for the whole page: each get_token() call masks it anew.
     csrf_token = get_token(request)
     page_here = here(request)

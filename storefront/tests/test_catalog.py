@@ -82,3 +82,18 @@ def test_ids_in_forms_are_never_localized(client, settings, db):
     assert 'name="product" value="12345"' in html
     assert 'id="cart-quantity-12345"' in html
     assert "12,345" not in html
+
+
+def test_the_page_count_follows_the_catalog_at_once(client, db):
+    products = [
+        Product.objects.create(name=f"Item {number:02d}", price_cents=100)
+        for number in range(25)
+    ]
+    assert "Page 1 of 2" in client.get("/").content.decode()
+
+    products[0].is_active = False
+    products[0].save()
+    html = client.get("/").content.decode()
+
+    assert "Page 1 of" not in html and 'href="?page=2"' not in html
+    assert client.get("/?page=2").context["page"].number == 1
