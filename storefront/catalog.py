@@ -5,7 +5,8 @@ and the cards are the same for every visitor but for two values: the CSRF token
 and the ``next`` field. So the cards are rendered with a marker in place of
 each, kept per process keyed by the rows they show, and the markers are
 replaced on every request. The key is the content itself, so a changed product
-shows at once, in every process, with nothing to invalidate.
+shows at once, in every process, with nothing to invalidate. The rest of what
+the cards show (the currency, the cart's URL) is fixed for a process's life.
 """
 
 from __future__ import annotations
