@@ -116,7 +116,11 @@ class StripeEvent(models.Model):
 
     class Meta:
         ordering = ["-received_at"]
-        indexes = [models.Index(fields=["checkout_session_id"])]
+        indexes = [
+            models.Index(fields=["checkout_session_id"]),
+            # The admin's list: newest first, one page at a time.
+            models.Index(fields=["-received_at"], name="stripe_event_received_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
