@@ -29,7 +29,9 @@ class HtmxHttpRequest(HttpRequest):
 
 def cart_contents(request: HttpRequest, cart: Cart | None = None) -> CartContents:
     """Return the visitor's cart, telling them about products that left it."""
-    contents = (cart or Cart(request.session)).contents()
+    if cart is None:
+        cart = Cart(request.session)
+    contents = cart.contents()
     for name in contents.removed:
         messages.warning(
             request, f"{name} is no longer available and was removed from your cart."
