@@ -70,9 +70,9 @@ class Cart:
         self.max_quantity: int = settings.CART_MAX_QUANTITY
         self.max_lines: int = settings.CART_MAX_LINES
         self._quantities = self._load()
-        # What this request has read of the products table, so it is read once.
-        self._products: dict[int, Product] = {}
-        self._product_ids_read: set[int] = set()
+        # The products this request has read, by id; None for an id with no
+        # product. Each id is read once.
+        self._products: dict[int, Product | None] = {}
 
     def _load(self) -> dict[int, int]:
         """Return the stored quantities, skipping anything malformed."""
@@ -182,14 +182,14 @@ class Cart:
             self._save()
         return CartContents(lines=lines, removed=removed)
 
-    def _products_read(self, product_ids: set[int]) -> dict[int, Product]:
+    def _products_read(self, product_ids: set[int]) -> dict[int, Product | None]:
         """Return these products by id, reading only those not read before."""
-        missing = product_ids - self._product_ids_read
+        missing = product_ids - self._products.keys()
         if missing:
-            self._products.update(
+            found = (
                 Product.objects.only(*CART_PRODUCT_FIELDS).order_by().in_bulk(missing)
             )
-            self._product_ids_read |= missing
+            self._products.update({pk: found.get(pk) for pk in missing})
         return self._products
 
     def _check_quantity(self, quantity: int) -> None:
