@@ -82,7 +82,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "payments.middleware.paid_cart_clearing_middleware",
+    "payments.middleware.PaidCartClearingMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"

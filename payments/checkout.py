@@ -11,6 +11,7 @@ from datetime import UTC, datetime, timedelta
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
+from django.http import HttpRequest
 from django.utils import timezone
 
 from payments import stripe_api
@@ -163,20 +164,31 @@ def checkout_start(*, session: SessionBase, success_url: str, cancel_url: str) -
     return checkout_session["url"]
 
 
+def checkout_order(session: SessionBase) -> Order | None:
+    """Return the order this session last checked out, if there is one."""
+    public_id = session.get(CHECKOUT_SESSION_KEY)
+    if not public_id or not is_uuid(public_id):
+        return None
+    return Order.objects.filter(public_id=public_id).only("status", "cart_key").first()
+
+
+def checkout_pending(session: SessionBase) -> bool:
+    """Return whether the session's last checkout still waits for payment."""
+    if CHECKOUT_SESSION_KEY not in session:
+        return False
+    order = checkout_order(session)
+    return order is not None and order.status == Order.Status.PENDING
+
+
 def checkout_settle_cart(session: SessionBase) -> None:
     """Empty the cart once the order it was checked out as is paid.
 
     Runs on the shopper's next request, so the cart empties whichever way they
     come back: the success page, the home page, or days later.
     """
-    public_id = session.get(CHECKOUT_SESSION_KEY)
-    if not public_id:
+    if CHECKOUT_SESSION_KEY not in session:
         return
-    order = (
-        Order.objects.filter(public_id=public_id).only("status", "cart_key").first()
-        if is_uuid(public_id)
-        else None
-    )
+    order = checkout_order(session)
     if order is None or order.status in {Order.Status.FAILED, Order.Status.EXPIRED}:
         del session[CHECKOUT_SESSION_KEY]
     elif order.status == Order.Status.PAID:
@@ -185,3 +197,10 @@ def checkout_settle_cart(session: SessionBase) -> None:
         # A cart changed since checkout is a new cart; only the paid one goes.
         if cart_key(cart.quantities) == order.cart_key:
             cart.clear()
+
+
+def checkout_settle_cart_when_locked(
+    sender: object, *, request: HttpRequest, **kwargs: object
+) -> None:
+    """Settle the cart of a session that a view has just locked and read."""
+    checkout_settle_cart(request.session)

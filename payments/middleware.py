@@ -7,28 +7,39 @@ from django.http import HttpRequest, HttpResponse
 from django.http.response import HttpResponseBase
 
 from payments import stripe_api
-from payments.checkout import CHECKOUT_SESSION_KEY, checkout_settle_cart
+from payments.checkout import CHECKOUT_SESSION_KEY, checkout_pending
+from storefront.throttle import serialize_session
 
 
-def paid_cart_clearing_middleware(
-    get_response: Callable[[HttpRequest], HttpResponse],
-) -> Callable[[HttpRequest], HttpResponse]:
+class PaidCartClearingMiddleware:
     """Empty a shopper's cart on their first request after its order is paid.
 
-    Costs one query, and only while a checkout is outstanding.
+    Costs one query while a checkout is outstanding, and a few more once, when
+    it is settled. A view that changes the session locks it first
+    (``serialize_session``) and the cart is settled under that lock, when
+    ``session_locked`` is sent; before other views it is settled here, under
+    the same lock.
     """
 
-    def middleware(request: HttpRequest) -> HttpResponse:
-        session = request.session
-        if CHECKOUT_SESSION_KEY in session:
-            checkout_settle_cart(session)
-            if session.modified:
-                # Saved now, so that a view that re-reads the session under a
-                # lock (storefront.throttle.serialize_session) sees it.
-                session.save()
-        return get_response(request)
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
 
-    return middleware
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self,
+        request: HttpRequest,
+        view_func: Callable[..., HttpResponse],
+        view_args: tuple,
+        view_kwargs: dict,
+    ) -> None:
+        if getattr(view_func, "locks_session", False):
+            return
+        session = request.session
+        if CHECKOUT_SESSION_KEY in session and not checkout_pending(session):
+            # Nothing to do but settle, which the lock's signal does.
+            serialize_session(lambda request: HttpResponse())(request)
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):

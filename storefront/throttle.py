@@ -8,7 +8,8 @@ from importlib import import_module
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import transaction
+from django.db import OperationalError, transaction
+from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
@@ -43,6 +44,18 @@ def over_limit(request: HttpRequest, *, group: str, rate: str) -> bool:
 
 View = Callable[..., HttpResponse]
 
+# Sent with ``request`` once a session-changing view holds its session's lock
+# and has read the session: what must happen to a session before any change to
+# it (the payments app empties a paid cart) happens here, under the lock.
+session_locked = Signal()
+
+# PostgreSQL's "lock_not_available": a NOWAIT lock found the row already locked.
+LOCK_NOT_AVAILABLE = "55P03"
+
+
+class SessionBusy(Exception):
+    """Another request of the same browser holds the session's lock."""
+
 
 def serialize_session(view: View) -> View:
     """Run a view that changes the session one request at a time per session.
@@ -50,45 +63,85 @@ def serialize_session(view: View) -> View:
     Two quick clicks can reach two processes at once; each would read the cart,
     change it and write it back, and one change would be lost. Here the
     session's row is locked first (SELECT ... FOR UPDATE; on SQLite the
-    transaction's write lock), the session is read after the lock is held, and
-    written before it is released.
+    transaction's write lock), the session is read in the query that locks it,
+    and written before the lock is released.
+
+    The session is not read before the lock: the first try locks without
+    waiting, so a row it does not find was not there when the request came
+    (an unknown or expired key, and the view starts a new session). Only a
+    request that had to wait can find its session gone meanwhile.
     """
 
     @wraps(view)
     def wrapper(request: HttpRequest, *args: object, **kwargs: object) -> HttpResponse:
-        # Reading the session once settles whether its key is known: an unknown
-        # or expired key reads as empty and is dropped.
-        request.session.items()
+        # The cookie's key; nothing has been read from the store yet.
         session_key = request.session.session_key
-        if not session_key:
-            return view(request, *args, **kwargs)
-        store = import_module(settings.SESSION_ENGINE).SessionStore
-        with transaction.atomic():
-            data = (
-                Session.objects.select_for_update()
-                .filter(session_key=session_key, expire_date__gt=timezone.now())
-                .values_list("session_data", flat=True)
-                .first()
-            )
-            if data is None:
-                # The session went away while this request waited: a checkout in
-                # another tab gave it a new key. Carrying on would start an empty
-                # session whose cookie replaces the new one.
-                return session_changed(request)
-            # The session as it is now, read in the same query that locked it
-            # (what the store's own load() would set, one query later).
-            request.session = store(session_key)
-            request.session._session_cache = request.session.decode(data)
-            response = view(request, *args, **kwargs)
-            session = request.session
-            if session.modified and not session.is_empty():
-                session.save()
-                # A view that gave the session a new key (checkout's cycle_key)
-                # leaves it to the session middleware to send the new cookie.
-                session.modified = session.session_key != session_key
-        return response
+        if session_key:
+            try:
+                with transaction.atomic():
+                    data = session_data_locked(session_key, wait=False)
+                    if data is not None:
+                        return view_under_lock(
+                            request, session_key, data, view, *args, **kwargs
+                        )
+            except SessionBusy:
+                with transaction.atomic():
+                    data = session_data_locked(session_key, wait=True)
+                    if data is None:
+                        # A checkout in another tab gave the session a new key
+                        # while this request waited. Carrying on would start an
+                        # empty session whose cookie replaces the new one.
+                        return session_changed(request)
+                    return view_under_lock(
+                        request, session_key, data, view, *args, **kwargs
+                    )
+        # No session, or one that no longer exists: there is nothing to lock,
+        # and the view's changes start a new session.
+        return view(request, *args, **kwargs)
 
+    wrapper.locks_session = True  # type: ignore[attr-defined]
     return wrapper
+
+
+def session_data_locked(session_key: str, *, wait: bool) -> str | None:
+    """Lock the session's row and return its data, or None if it has none.
+
+    Without ``wait``, raise SessionBusy rather than wait for another request's
+    lock.
+    """
+    sessions = Session.objects.select_for_update(nowait=not wait).filter(
+        session_key=session_key, expire_date__gt=timezone.now()
+    )
+    try:
+        return sessions.values_list("session_data", flat=True).first()
+    except OperationalError as error:
+        if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
+            raise SessionBusy from error
+        raise
+
+
+def view_under_lock(
+    request: HttpRequest,
+    session_key: str,
+    data: str,
+    view: View,
+    *args: object,
+    **kwargs: object,
+) -> HttpResponse:
+    """Run the view on the session as read under the lock; save it before release."""
+    store = import_module(settings.SESSION_ENGINE).SessionStore
+    request.session = store(session_key)
+    # What the store's own load() would set, one query later.
+    request.session._session_cache = request.session.decode(data)
+    session_locked.send(sender=serialize_session, request=request)
+    response = view(request, *args, **kwargs)
+    session = request.session
+    if session.modified and not session.is_empty():
+        session.save()
+        # A view that gave the session a new key (checkout's cycle_key) leaves
+        # it to the session middleware to send the new cookie.
+        session.modified = session.session_key != session_key
+    return response
 
 
 def session_changed(request: HttpRequest) -> HttpResponse:
