@@ -135,7 +135,14 @@ def render_cart_fragment(
     request: HtmxHttpRequest, contents: CartContents, status: int = 200
 ) -> HttpResponse:
     """Render the cart and, out of band, the header's cart count."""
-    context = {"cart": contents, "cart_count": contents.count, "here": here(request)}
+    context = {
+        "cart": contents,
+        "cart_count": contents.count,
+        "here": here(request),
+        # A string, not the context processor's lazy object: every line's form
+        # prints it.
+        "csrf_token": get_token(request),
+    }
     return render(request, "storefront/_cart_fragment.html", context, status=status)
 
 

@@ -298,7 +298,10 @@ def test_every_cart_form_carries_a_csrf_token(client, laptop):
     html = client.get("/").content.decode()
 
     assert html.count("<form") == html.count('name="csrfmiddlewaretoken"')
-    assert html.count("<form") == 4  # add, update, remove, checkout
+    assert html.count("<form") == 3  # add, the cart line, checkout
+    # The line's Remove button sends the same form to the remove view.
+    assert f'formaction="{REMOVE}" formnovalidate' in html
+    assert f'hx-post="{REMOVE}"' in html
     assert 'hx-headers=\'{"x-csrftoken": "' in html
 
 

@@ -141,8 +141,8 @@ def test_every_post_form_on_every_page_carries_a_csrf_token(shopper_pages):
             forms += 1
         if "<body" in html:  # htmx requests send the page's token in a header
             assert re.search(r"<body hx-headers='\{\"x-csrftoken\": \"\w+\"\}'>", html)
-    # Home and cart page: add (x2 on home), update, remove and checkout forms.
-    assert forms >= 10
+    # Home: two add forms; home, cart page and fragment: a cart line, checkout.
+    assert forms >= 8
 
 
 def routes(
