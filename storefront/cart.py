@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
+from django.db import connection
 
 from storefront.models import Product
 
 # What a cart line shows and checks; the rest of a product stays in the database.
+# In the model's order, as Model.from_db() takes a row's values.
 CART_PRODUCT_FIELDS = ("id", "name", "price_cents", "is_active")
 
 
@@ -184,14 +187,39 @@ class Cart:
 
     def _products_read(self, product_ids: set[int]) -> dict[int, Product | None]:
         """Return these products by id, reading only those not read before."""
-        missing = product_ids - self._products.keys()
+        missing = sorted(product_ids - self._products.keys())
         if missing:
-            found = (
-                Product.objects.only(*CART_PRODUCT_FIELDS).order_by().in_bulk(missing)
-            )
+            with connection.cursor() as cursor:
+                cursor.execute(_products_statement(len(missing)), missing)
+                found = {
+                    row[0]: Product.from_db(connection.alias, CART_PRODUCT_FIELDS, row)
+                    for row in cursor.fetchall()
+                }
             self._products.update({pk: found.get(pk) for pk in missing})
         return self._products
 
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self.max_quantity:
             raise CartError(f"Choose a quantity from 1 to {self.max_quantity}.")
+
+
+@lru_cache(maxsize=settings.CART_MAX_LINES + 1)
+def _products_statement(count: int) -> str:
+    """Return the SQL that reads ``count`` products by id, compiled once.
+
+    Compiling the ORM's query costs more than running it, on every cart change
+    and every page with a cart. It depends only on how many ids there are.
+    """
+    in_model_order = [
+        field.attname
+        for field in Product._meta.concrete_fields
+        if field.attname in CART_PRODUCT_FIELDS
+    ]
+    assert list(CART_PRODUCT_FIELDS) == in_model_order, in_model_order
+    ids = range(1, count + 1)
+    query = (
+        Product.objects.filter(pk__in=ids).order_by().values_list(*CART_PRODUCT_FIELDS)
+    )
+    sql, params = query.query.sql_with_params()
+    assert params == tuple(ids), "the statement's only parameters are the ids"
+    return sql
