@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import wraps
+from functools import lru_cache, wraps
 from importlib import import_module
 
 from django.conf import settings
 from django.contrib.sessions.models import Session
-from django.db import OperationalError, transaction
+from django.db import OperationalError, connection, transaction
 from django.dispatch import Signal
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -109,15 +109,33 @@ def session_data_locked(session_key: str, *, wait: bool) -> str | None:
     Without ``wait``, raise SessionBusy rather than wait for another request's
     lock.
     """
-    sessions = Session.objects.select_for_update(nowait=not wait).filter(
-        session_key=session_key, expire_date__gt=timezone.now()
-    )
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
     try:
-        return sessions.values_list("session_data", flat=True).first()
+        with connection.cursor() as cursor:
+            cursor.execute(_lock_statement(wait=wait), (session_key, now))
+            row = cursor.fetchone()
     except OperationalError as error:
         if getattr(error.__cause__, "sqlstate", None) == LOCK_NOT_AVAILABLE:
             raise SessionBusy from error
         raise
+    return row[0] if row else None
+
+
+@lru_cache(maxsize=2)
+def _lock_statement(*, wait: bool) -> str:
+    """Return the SQL that locks and reads a session, compiled once.
+
+    Compiling the ORM's query costs about as much as running it, on every cart
+    change. Compiled inside a transaction, as FOR UPDATE must be.
+    """
+    sessions = (
+        Session.objects.select_for_update(nowait=not wait)
+        .filter(session_key="key")
+        .filter(expire_date__gt=timezone.now())
+    )
+    sql, params = sessions.values_list("session_data").query.sql_with_params()
+    assert len(params) == 2 and params[0] == "key", "parameters: key, then time"
+    return sql
 
 
 def view_under_lock(

@@ -1,9 +1,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+from django.conf import settings
+from django.contrib.sessions.models import Session
 from django.urls import reverse
+from django.utils import timezone
 from model_bakery import baker
 
 from storefront.models import Product
@@ -326,3 +330,29 @@ def test_fragment_forms_point_back_to_the_page_not_the_endpoint(
     )
 
     assert 'name="next" value="/?page=2"' in response.content.decode()
+
+
+def test_add_with_an_expired_session_starts_a_new_cart(client, laptop, mouse):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+    old_key = client.cookies[settings.SESSION_COOKIE_NAME].value
+    Session.objects.filter(pk=old_key).update(
+        expire_date=timezone.now() - timedelta(seconds=1)
+    )
+
+    response = client.post(ADD, {"product": mouse.pk, "quantity": 1})
+
+    assert response.status_code == 303
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != old_key
+    assert session_cart(client) == {str(mouse.pk): 1}
+    # The expired session is left as it was, for clearsessions to remove.
+    assert Session.objects.get(pk=old_key).get_decoded()["cart"] == {str(laptop.pk): 1}
+
+
+def test_add_with_an_unknown_session_key_starts_a_new_session(client, mouse):
+    client.cookies[settings.SESSION_COOKIE_NAME] = "x" * 32
+
+    response = client.post(ADD, {"product": mouse.pk, "quantity": 1})
+
+    assert response.status_code == 303
+    assert client.cookies[settings.SESSION_COOKIE_NAME].value != "x" * 32
+    assert session_cart(client) == {str(mouse.pk): 1}
