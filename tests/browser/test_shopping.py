@@ -225,6 +225,25 @@ def test_out_of_range_quantity_shows_a_message_in_the_cart_and_changes_nothing(
     expect(page.get_by_label("Quantity of Laptop")).to_have_value("2")
 
 
+@pytest.mark.parametrize("javascript", ["on", "off"])
+def test_remove_works_while_the_line_quantity_is_blank(request, shop_url, javascript):
+    """Remove sends the line's form elsewhere; its quantity is not checked."""
+    page = request.getfixturevalue(
+        "page" if javascript == "on" else "page_without_javascript"
+    )
+    page.goto(f"{shop_url}/")
+    add_to_cart(page, "Laptop")
+    add_to_cart(page, "Mouse", quantity=2)
+    cart_count(page).to_have_text("items: 3")
+
+    page.get_by_label("Quantity of Laptop").fill("")
+    remove_from_cart(page, "Laptop")
+
+    cart_message(page).to_have_text("Removed the item from your cart.")
+    cart_count(page).to_have_text("items: 2")
+    expect(page.locator("#cart tbody th")).to_have_text(["Mouse"])
+
+
 def test_catalog_cart_and_success_pages_have_no_serious_accessibility_issues(
     page, shop_url, stripe_double
 ):
