@@ -196,6 +196,20 @@ def test_cart_is_empty_on_the_home_page_after_the_webhook_paid_the_order(
     assert cart_lines(cart_with_items) == {}
 
 
+def test_a_cart_change_after_the_webhook_paid_starts_from_an_empty_cart(
+    cart_with_items, checkout_order, stripe_double, keyboard
+):
+    """The paid cart is emptied under the change's own session lock, first."""
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id)
+    deliver_last_event(stripe_double)
+
+    response = cart_with_items.post(ADD_URL, {"product": keyboard.pk, "quantity": 1})
+
+    assert response.status_code == 303
+    assert cart_lines(cart_with_items) == {str(keyboard.pk): 1}
+
+
 def test_cancelled_checkout_leaves_the_cart_as_it_was(
     cart_with_items, checkout_order, stripe_double
 ):
