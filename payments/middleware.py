@@ -38,8 +38,13 @@ class PaidCartClearingMiddleware:
             return
         session = request.session
         if CHECKOUT_SESSION_KEY in session and not checkout_pending(session):
-            # Nothing to do but settle, which the lock's signal does.
-            serialize_session(lambda request: HttpResponse())(request)
+            settle_under_lock(request)
+
+
+@serialize_session
+def settle_under_lock(request: HttpRequest) -> HttpResponse:
+    """Lock the session, which settles its cart (``session_locked``), and save it."""
+    return HttpResponse()
 
 
 class ContentSecurityPolicyMiddleware(CSPMiddleware):
