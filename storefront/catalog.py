@@ -46,8 +46,8 @@ def product_cards_queryset() -> QuerySet:
 class CatalogRows:
     """The rows of the products on sale, as a Paginator slices and counts them.
 
-    The ORM compiles a queryset anew each time it runs, which cost more than a
-    quarter of the home page. These two statements never change, so they are
+    The ORM builds and compiles a queryset anew each time it runs, about a sixth
+    of the home page's cost. These two statements never change, so they are
     compiled once per process, from ``product_cards_queryset()``.
     """
 
