@@ -174,8 +174,6 @@ def checkout_order(session: SessionBase) -> Order | None:
 
 def checkout_pending(session: SessionBase) -> bool:
     """Return whether the session's last checkout still waits for payment."""
-    if CHECKOUT_SESSION_KEY not in session:
-        return False
     order = checkout_order(session)
     return order is not None and order.status == Order.Status.PENDING
 

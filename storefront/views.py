@@ -13,10 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.middleware import HtmxDetails
 
 from storefront.cart import Cart, CartContents, CartError
-from storefront.catalog import (
-    CatalogPaginator,
-    product_cards,
-)
+from storefront.catalog import CatalogPaginator, product_cards
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
 from storefront.throttle import over_limit, serialize_session
 
