@@ -10,6 +10,9 @@ ZERO_DECIMAL = {
     "bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga",
     "pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf",
 }  # fmt: skip
+# The largest amount Stripe charges at once, in minor units: eight digits
+# ($999,999.99 in USD). A price, and a cart's total, must stay within it.
+MAX_AMOUNT = 99_999_999
 
 
 def format_money(amount: int, currency: str | None = None) -> str:
