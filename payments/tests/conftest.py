@@ -94,7 +94,7 @@ def checkout_order(stripe_double: StripeDouble) -> Callable[[Client], Order]:
         response = shopper.post(CHECKOUT_URL)
         assert response.status_code == 303
         assert response["Location"].startswith(stripe_double.url)
-        return Order.objects.get(public_id=shopper.session["checkout_order"])
+        return Order.objects.get(public_id=shopper.session["cart_checkouts"][-1])
 
     return press
 
