@@ -23,6 +23,12 @@ def _plain_static_storage(settings):
 
 
 @pytest.fixture(autouse=True)
+def _media_in_temporary_folder(settings, tmp_path_factory):
+    """Write uploads (product pictures) to a temporary folder, not the project's."""
+    settings.MEDIA_ROOT = tmp_path_factory.mktemp("media")
+
+
+@pytest.fixture(autouse=True)
 def _no_rate_limits(settings):
     """Tests send many requests from one address; rate-limit tests opt back in."""
     settings.RATELIMIT_ENABLE = False

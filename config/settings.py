@@ -74,6 +74,8 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.postgres",
+    "django.contrib.sitemaps",
     "django_htmx",
     "template_partials",
     "storefront",
@@ -195,6 +197,49 @@ STORAGES = {
     },
 }
 
+# Uploaded media (product pictures). On the file system under MEDIA_ROOT by
+# default, served by Django itself when SERVE_MEDIA is on (development). With
+# AWS_STORAGE_BUCKET_NAME set, in an S3-compatible bucket through django-storages
+# (credentials from AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, read by boto3),
+# public and served from the bucket: picture names never repeat, so they are
+# cached for a year and the URLs are not signed.
+MEDIA_URL = os.environ.get("MEDIA_URL", "/media/")
+MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "media"))
+AWS_STORAGE_BUCKET_NAME = os.environ.get("AWS_STORAGE_BUCKET_NAME", "")
+MEDIA_ORIGINS: list[str] = []
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_CUSTOM_DOMAIN = os.environ.get("AWS_S3_CUSTOM_DOMAIN", "")
+    AWS_S3_ENDPOINT_URL = os.environ.get("AWS_S3_ENDPOINT_URL", "")
+    AWS_S3_REGION_NAME = os.environ.get("AWS_S3_REGION_NAME", "")
+    STORAGES["default"] = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": AWS_STORAGE_BUCKET_NAME,
+            "location": os.environ.get("AWS_LOCATION", "media"),
+            "custom_domain": AWS_S3_CUSTOM_DOMAIN or None,
+            "endpoint_url": AWS_S3_ENDPOINT_URL or None,
+            "region_name": AWS_S3_REGION_NAME or None,
+            "querystring_auth": False,
+            "file_overwrite": False,
+            "object_parameters": {
+                "CacheControl": "public, max-age=31536000, immutable"
+            },
+        },
+    }
+    if AWS_S3_CUSTOM_DOMAIN:
+        MEDIA_ORIGINS = [f"https://{AWS_S3_CUSTOM_DOMAIN}"]
+    elif AWS_S3_ENDPOINT_URL:
+        MEDIA_ORIGINS = [AWS_S3_ENDPOINT_URL.rstrip("/")]
+    else:
+        MEDIA_ORIGINS = ["https://*.amazonaws.com"]
+SERVE_MEDIA = env_bool("SERVE_MEDIA", default=DEBUG and not AWS_STORAGE_BUCKET_NAME)
+
+# Product pictures: the limits of an upload, and the widths stored for srcset.
+PRODUCT_IMAGE_MAX_BYTES = env_int("PRODUCT_IMAGE_MAX_BYTES", 10 * 1024 * 1024)
+PRODUCT_IMAGE_MAX_SIDE = env_int("PRODUCT_IMAGE_MAX_SIDE", 6000)
+PRODUCT_IMAGE_MIN_SIDE = env_int("PRODUCT_IMAGE_MIN_SIDE", 200)
+PRODUCT_IMAGE_WIDTHS = (320, 640, 1280)
+
 # Security. The platform's router terminates TLS and says so in
 # X-Forwarded-Proto; gunicorn.conf.py trusts that header from the router.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -221,7 +266,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:"],
+        "img-src": ["'self'", "data:", *MEDIA_ORIGINS],
         "font-src": ["'self'"],
         "connect-src": ["'self'"],
         "form-action": ["'self'"],

@@ -2,10 +2,44 @@ from __future__ import annotations
 
 from django.db import models
 from django.urls import reverse
+from django.utils.text import slugify
+
+from storefront.images import product_image_upload_to, product_image_validate
+
+
+class Category(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    slug = models.SlugField(max_length=100, unique=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "categories"
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("storefront:index") + f"?category={self.slug}"
+
+
+class ProductQuerySet(models.QuerySet):
+    def bulk_create(self, objs, *args, **kwargs):
+        """Give products created in bulk a slug from their name, as save() does."""
+        objs = list(objs)
+        for product in objs:
+            if not product.slug:
+                product.slug = slugify(product.name)
+        return super().bulk_create(objs, *args, **kwargs)
 
 
 class Product(models.Model):
     name = models.CharField(max_length=200, unique=True)
+    slug = models.SlugField(
+        max_length=200,
+        unique=True,
+        help_text="The product page's address: /products/<slug>/.",
+    )
+    categories = models.ManyToManyField(Category, related_name="products", blank=True)
     description = models.TextField(blank=True)
     price_cents = models.PositiveIntegerField(
         help_text="Price in cents (integer minor units), for example 2999 for 29.99."
@@ -15,6 +49,8 @@ class Product(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ProductQuerySet.as_manager()
 
     class Meta:
         ordering = ["name", "id"]
@@ -29,5 +65,40 @@ class Product(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def save(self, *args, **kwargs) -> None:
+        if not self.slug:
+            self.slug = slugify(self.name)
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
-        return reverse("storefront:index") + f"#product-{self.pk}"
+        return reverse("storefront:product", args=[self.slug])
+
+
+class ProductImage(models.Model):
+    product = models.ForeignKey(
+        Product, on_delete=models.CASCADE, related_name="images"
+    )
+    image = models.ImageField(
+        upload_to=product_image_upload_to,
+        validators=[product_image_validate],
+        help_text="JPEG, PNG or WebP. Smaller copies are made when it is saved.",
+    )
+    alt_text = models.CharField(
+        max_length=250,
+        help_text="What the picture shows, for shoppers who cannot see it.",
+    )
+    position = models.PositiveSmallIntegerField(
+        default=0, help_text="The lowest comes first and is the product's main picture."
+    )
+    width = models.PositiveIntegerField(default=0, editable=False)
+    height = models.PositiveIntegerField(default=0, editable=False)
+    # The stored copies, narrowest first:
+    # [{"width": 320, "height": 240, "webp": "<storage name>", "jpeg": "<name>"}, …]
+    variants = models.JSONField(default=list, editable=False)
+
+    class Meta:
+        ordering = ["position", "id"]
+        indexes = [models.Index(fields=["product", "position", "id"])]
+
+    def __str__(self) -> str:
+        return self.alt_text
