@@ -12,18 +12,22 @@ process's life.
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from typing import NamedTuple
 
 from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 from django.core.paginator import Page, Paginator
-from django.db.models import QuerySet
+from django.db import connections
+from django.db.models import JSONField, OuterRef, Q, QuerySet, Subquery
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
-from storefront.models import Product
+from storefront.images import Picture
+from storefront.models import Category, Product, ProductImage
 
 # HTML comments: autoescaping turns a "<" in product data into "&lt;", so these
 # can only come from the slots in the template, never from a product.
@@ -33,25 +37,95 @@ NEXT_SLOT = mark_safe("<!--next-->")
 
 class ProductCard(NamedTuple):
     pk: int
+    slug: str
     name: str
     description: str
     price_cents: int
+    picture: Picture | None
 
 
-def product_cards_queryset() -> QuerySet:
-    """Return the products on sale, as the hashable rows the cards show."""
-    return Product.objects.filter(is_active=True).values_list(*ProductCard._fields)
+# The columns of a card's row: the product's, then its first picture's.
+CARD_COLUMNS = (*ProductCard._fields[:-1], "image_alt", "image_variants")
+# The same expression as the GIN index of migration 0002_catalog, which
+# PostgreSQL uses only for this exact expression.
+SEARCH_VECTOR_FIELDS = ("name", "description")
+SEARCH_CONFIG = "english"
+SEARCH_MAX_WORDS = 8
 
 
-def catalog_page(number: str | None) -> Page:
+def product_cards_queryset(
+    *, query: str = "", category: Category | None = None
+) -> QuerySet:
+    """Return the products on sale, as the hashable rows the cards show.
+
+    Each row carries its first picture through two subqueries, so a page of
+    cards is one query whatever the number of pictures.
+    """
+    first_image = ProductImage.objects.filter(product=OuterRef("pk")).order_by(
+        "position", "id"
+    )
+    products = Product.objects.filter(is_active=True)
+    if category is not None:
+        products = products.filter(categories=category)
+    if query:
+        products = products_search(products, query)
+    return products.annotate(
+        image_alt=Subquery(first_image.values("alt_text")[:1]),
+        image_variants=Subquery(
+            first_image.values("variants")[:1], output_field=JSONField()
+        ),
+    ).values_list(*CARD_COLUMNS)
+
+
+def products_search(products: QuerySet, query: str) -> QuerySet:
+    """Keep the products whose name or description has every word of the query.
+
+    PostgreSQL: full-text search (stemmed, each word also a prefix, so results
+    come while the shopper types), best matches first. Elsewhere (SQLite): a
+    case-insensitive match of each word, in the catalog's order.
+    """
+    words = re.findall(r"\w+", query)[:SEARCH_MAX_WORDS]
+    if not words:
+        return products
+    if connections[products.db].vendor == "postgresql":
+        vector = SearchVector(*SEARCH_VECTOR_FIELDS, config=SEARCH_CONFIG)
+        # Only word characters reach the raw query: no tsquery syntax to escape.
+        search_query = SearchQuery(
+            " & ".join(f"{word}:*" for word in words),
+            config=SEARCH_CONFIG,
+            search_type="raw",
+        )
+        return (
+            products.annotate(search=vector, rank=SearchRank(vector, search_query))
+            .filter(search=search_query)
+            .order_by("-rank", "name", "id")
+        )
+    for word in words:
+        products = products.filter(
+            Q(name__icontains=word) | Q(description__icontains=word)
+        )
+    return products
+
+
+def catalog_page(
+    number: str | None, *, query: str = "", category: Category | None = None
+) -> Page:
     """Return a page of the products on sale (any bad number gives a real page)."""
-    paginator = Paginator(product_cards_queryset(), settings.PRODUCTS_PER_PAGE)
+    paginator = Paginator(
+        product_cards_queryset(query=query, category=category),
+        settings.PRODUCTS_PER_PAGE,
+    )
     return paginator.get_page(number)
+
+
+def product_card(row: tuple) -> ProductCard:
+    *columns, image_alt, image_variants = row
+    return ProductCard(*columns, Picture.from_variants(image_alt, image_variants))
 
 
 def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:
     """Return the HTML of the cards for these rows, ready for this request."""
-    html = _product_cards_html(tuple(ProductCard(*row) for row in rows))
+    html = _product_cards_html(tuple(product_card(row) for row in rows))
     return mark_safe(
         html.replace(CSRF_TOKEN_SLOT, csrf_token).replace(NEXT_SLOT, escape(here))
     )

@@ -79,3 +79,11 @@ def first_error(form: forms.Form) -> str:
     for errors in form.errors.values():
         return str(errors[0])
     return "Something was wrong with that request."
+
+
+class CatalogFilterForm(forms.Form):
+    """The catalog's search words and category, from the query string."""
+
+    q = forms.CharField(max_length=200, required=False)
+    category = forms.SlugField(max_length=100, required=False)
+    page = forms.CharField(max_length=20, required=False)

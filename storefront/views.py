@@ -3,15 +3,24 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
 
 from shop.http import HtmxHttpRequest, here, redirect_target
 from storefront.cart import Cart, CartContents, CartError
 from storefront.catalog import catalog_page, product_cards
-from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
+from storefront.forms import (
+    CartAddForm,
+    CartRemoveForm,
+    CartUpdateForm,
+    CatalogFilterForm,
+    first_error,
+)
+from storefront.images import Picture
+from storefront.models import Category, Product
 from storefront.rate_limits import TOO_MANY_CHANGES, cart_change_over_limit
 from storefront.session_lock import serialize_session
 
@@ -30,22 +39,73 @@ def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartCon
 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    page = catalog_page(request.GET.get("page"))
+    filters = CatalogFilterForm(request.GET)
+    query, category_slug, number = "", "", None
+    if filters.is_valid():
+        query = filters.cleaned_data["q"].strip()
+        category_slug = filters.cleaned_data["category"]
+        number = filters.cleaned_data["page"]
+    categories = list(Category.objects.all())
+    category = None
+    if category_slug:
+        category = next((c for c in categories if c.slug == category_slug), None)
+        if category is None:
+            raise Http404("No such category.")
+    page = catalog_page(number, query=query, category=category)
     # One token for the whole page: each get_token() call masks it anew.
     csrf_token = get_token(request)
     page_here = here(request)
-    cart = cart_contents(request)
     context = {
         "page": page,
         "product_cards": product_cards(
             page.object_list, csrf_token=csrf_token, here=page_here
         ),
+        "query": query,
+        "categories": categories,
+        "category": category,
         "csrf_token": csrf_token,
-        "cart": cart,
-        "cart_count": cart.count,
         "here": page_here,
     }
-    return render(request, "storefront/index.html", context)
+    if request.htmx.target == "catalog-results" and not (
+        request.htmx.history_restore_request
+    ):
+        # Active search: the results, and out of band how many there are.
+        response = render(request, "storefront/index.html#catalog_swap", context)
+    else:
+        cart = cart_contents(request)
+        context.update(cart=cart, cart_count=cart.count, active_search=True)
+        response = render(request, "storefront/index.html", context)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])
+    return response
+
+
+@require_GET
+def product_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
+    product = get_object_or_404(
+        Product.objects.filter(is_active=True).prefetch_related("images", "categories"),
+        slug=slug,
+    )
+    pictures = [
+        picture
+        for image in product.images.all()
+        if (picture := Picture.from_variants(image.alt_text, image.variants))
+    ]
+    cart = cart_contents(request)
+    context = {
+        "product": product,
+        "pictures": pictures,
+        "cart": cart,
+        "cart_count": cart.count,
+        "here": here(request),
+    }
+    return render(request, "storefront/product_detail.html", context)
+
+
+@require_GET
+def robots_txt(request: HtmxHttpRequest) -> HttpResponse:
+    return render(
+        request, "storefront/robots.txt", content_type="text/plain; charset=utf-8"
+    )
 
 
 @require_GET
