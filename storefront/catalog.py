@@ -84,12 +84,12 @@ def products_search(products: QuerySet, query: str) -> QuerySet:
     come while the shopper types), best matches first. Elsewhere (SQLite): a
     case-insensitive match of each word, in the catalog's order.
     """
-    words = re.findall(r"\w+", query)[:SEARCH_MAX_WORDS]
+    words = re.findall(r"[^\W_]+", query)[:SEARCH_MAX_WORDS]
     if not words:
         return products
     if connections[products.db].vendor == "postgresql":
         vector = SearchVector(*SEARCH_VECTOR_FIELDS, config=SEARCH_CONFIG)
-        # Only word characters reach the raw query: no tsquery syntax to escape.
+        # Only letters and digits reach the raw query: no tsquery syntax to escape.
         search_query = SearchQuery(
             " & ".join(f"{word}:*" for word in words),
             config=SEARCH_CONFIG,

@@ -37,7 +37,9 @@ class Product(models.Model):
     slug = models.SlugField(
         max_length=200,
         unique=True,
-        help_text="The product page's address: /products/<slug>/.",
+        blank=True,
+        help_text="The product page's address: /products/<slug>/. "
+        "Left blank, it is made from the name.",
     )
     categories = models.ManyToManyField(Category, related_name="products", blank=True)
     description = models.TextField(blank=True)
@@ -67,11 +69,25 @@ class Product(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         if not self.slug:
-            self.slug = slugify(self.name)
+            self.slug = self.slug_from_name()
         super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("storefront:product", args=[self.slug])
+
+    def slug_from_name(self) -> str:
+        """Return a slug made from the name that no other product has."""
+        base = slugify(self.name)[:190] or "product"
+        taken = set(
+            Product.objects.filter(slug__startswith=base)
+            .exclude(pk=self.pk)
+            .values_list("slug", flat=True)
+        )
+        slug, number = base, 1
+        while slug in taken:
+            number += 1
+            slug = f"{base}-{number}"
+        return slug
 
 
 class ProductImage(models.Model):

@@ -71,13 +71,15 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='product',
             name='slug',
-            field=models.SlugField(max_length=200, null=True),
+            # No index yet: AlterField adds the unique one (and PostgreSQL's
+            # "_like" index, which would otherwise be created twice).
+            field=models.SlugField(db_index=False, max_length=200, null=True),
         ),
         migrations.RunPython(slugs_fill, migrations.RunPython.noop),
         migrations.AlterField(
             model_name='product',
             name='slug',
-            field=models.SlugField(help_text="The product page's address: /products/<slug>/.", max_length=200, unique=True),
+            field=models.SlugField(blank=True, help_text="The product page's address: /products/<slug>/. Left blank, it is made from the name.", max_length=200, unique=True),
         ),
         migrations.AddField(
             model_name='product',
