@@ -204,6 +204,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
+# Over HTTPS the cookies carry the __Host- prefix: browsers accept them only
+# from this exact host, over HTTPS, so no other site or subdomain can plant a
+# session (fixation). That is the defence, rather than a new key at checkout,
+# which a double click's second request, still holding the old one, would lose.
+if not DEBUG:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # htmx sends the token from the page (hx-headers on <body>), so no script

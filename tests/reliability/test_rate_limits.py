@@ -10,10 +10,10 @@ from __future__ import annotations
 import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
-from storefront.throttle import client_ip
 
 from payments.models import Order
 from payments.views import TOO_MANY_CHECKOUTS
+from storefront.rate_limits import client_ip
 from storefront.views import TOO_MANY
 
 from .conftest import stored_session
