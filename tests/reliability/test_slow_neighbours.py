@@ -23,6 +23,7 @@ import subprocess
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -44,30 +45,32 @@ SESSION_COOKIE = "__Host-sessionid"
 REDIS_WARNING = "is not answering"
 
 
-def start(
+@contextmanager
+def running_shop(
     tmp_path: Path, database: str, *, redis_url: str | None = None
-) -> tuple[Service, Service]:
-    """Start the double and one gunicorn (one worker, its threads) on `database`."""
+) -> Iterator[tuple[Service, Service]]:
+    """Run the double and one gunicorn (one worker, its threads) on `database`."""
     port = free_port()
     double = start_stripe_double(
         webhook_url=f"http://127.0.0.1:{port}/stripe/webhook/", log_dir=tmp_path
     )
-    settings = shop_settings(
-        database_url=database, double_url=double.url, redis_url=redis_url, port=port
-    )
     try:
-        return start_shop("shop", settings=settings, log_dir=tmp_path), double
-    except Exception:
+        settings = shop_settings(
+            database_url=database, double_url=double.url, redis_url=redis_url, port=port
+        )
+        web = start_shop("shop", settings=settings, log_dir=tmp_path)
+        try:
+            yield web, double
+        finally:
+            web.stop()
+    finally:
         double.stop()
-        raise
 
 
 @pytest.fixture
 def shop(shop_database: str, tmp_path: Path) -> Iterator[tuple[Service, Service]]:
-    web, double = start(tmp_path, shop_database)
-    yield web, double
-    web.stop()
-    double.stop()
+    with running_shop(tmp_path, shop_database) as services:
+        yield services
 
 
 def slow_stripe(double: Service, *, calls: int) -> None:
@@ -210,6 +213,12 @@ def exercise(web: Service, *, within: float) -> None:
     assert max(timed) < within, timed
 
 
+def keeps_serving_and_says_so_once(web: Service) -> None:
+    for _ in range(3):
+        exercise(web, within=2.0)
+    assert web.log().count(REDIS_WARNING) == 1, web.log()[-3000:]
+
+
 class SilentServer:
     """Accepts connections and never answers: a Redis that hangs."""
 
@@ -240,16 +249,11 @@ def test_with_redis_down_from_the_start_everything_works(
 ):
     silent = SilentServer() if redis == "hanging" else None
     port = silent.port if silent else free_port()  # nothing listens on a free port
-    web, double = start(
-        tmp_path, shop_database, redis_url=f"redis://127.0.0.1:{port}/0"
-    )
     try:
-        for _ in range(3):
-            exercise(web, within=2.0)
-        assert web.log().count(REDIS_WARNING) == 1, web.log()[-3000:]
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        with running_shop(tmp_path, shop_database, redis_url=redis_url) as (web, _):
+            keeps_serving_and_says_so_once(web)
     finally:
-        web.stop()
-        double.stop()
         if silent:
             silent.close()
 
@@ -272,10 +276,8 @@ def test_when_redis_dies_while_the_shop_runs_everything_keeps_working(
                 break
             except OSError:
                 time.sleep(0.05)
-        web, double = start(
-            tmp_path, shop_database, redis_url=f"redis://127.0.0.1:{port}/0"
-        )
-        try:
+        redis_url = f"redis://127.0.0.1:{port}/0"
+        with running_shop(tmp_path, shop_database, redis_url=redis_url) as (web, _):
             exercise(web, within=2.0)
             keys = subprocess.run(
                 ["redis-cli", "-p", str(port), "--scan"],
@@ -288,12 +290,7 @@ def test_when_redis_dies_while_the_shop_runs_everything_keeps_working(
 
             redis.send_signal(signal.SIGKILL)
             redis.wait(timeout=5)
-            for _ in range(3):
-                exercise(web, within=2.0)
-            assert web.log().count(REDIS_WARNING) == 1, web.log()[-3000:]
-        finally:
-            web.stop()
-            double.stop()
+            keeps_serving_and_says_so_once(web)
     finally:
         if redis.poll() is None:
             redis.kill()
