@@ -47,7 +47,7 @@ REDIS_WARNING = "is not answering"
 
 @contextmanager
 def running_shop(
-    tmp_path: Path, database: str, *, redis_url: str | None = None
+    tmp_path: Path, database: str, *, redis_url: str | None = None, **extra: str
 ) -> Iterator[tuple[Service, Service]]:
     """Run the double and one gunicorn (one worker, its threads) on `database`."""
     port = free_port()
@@ -56,7 +56,11 @@ def running_shop(
     )
     try:
         settings = shop_settings(
-            database_url=database, double_url=double.url, redis_url=redis_url, port=port
+            database_url=database,
+            double_url=double.url,
+            redis_url=redis_url,
+            port=port,
+            **extra,
         )
         web = start_shop("shop", settings=settings, log_dir=tmp_path)
         try:
@@ -294,3 +298,36 @@ def test_when_redis_dies_while_the_shop_runs_everything_keeps_working(
     finally:
         if redis.poll() is None:
             redis.kill()
+
+
+def test_a_hanging_stripe_costs_one_checkout_its_timeouts_and_no_worker(
+    shop_database, tmp_path
+):
+    """Stripe accepts and never answers: the checkout gives up by itself.
+
+    gunicorn's worker timeout is set far below what the request takes: with
+    threads, a request waiting on Stripe is not a worker that stopped answering.
+    """
+    with running_shop(tmp_path, shop_database, GUNICORN_TIMEOUT="4") as (web, double):
+        shopper, product = shopper_with_cart(web.url)
+        requests.post(
+            f"{double.url}/_double/fail",
+            json={"count": 2, "status": None, "hang": 60},
+            timeout=5,
+        ).raise_for_status()
+        other, _ = shopper_with_cart(web.url)
+
+        answers = in_threads(
+            checkout=lambda: shopper.post(web.url, "/checkout/"),
+            home=lambda: other.get(web.url, "/"),
+        )
+
+        checkout = answers["checkout"]
+        assert checkout.status_code == 303
+        assert checkout.headers["Location"] == "/cart/"
+        # Two attempts of at most 3 s to connect and 8 s to read, and a pause.
+        assert 8 < checkout.elapsed.total_seconds() < 25
+        assert answers["home"].status_code == 200
+        assert "nothing was charged" in shopper.get(web.url, "/cart/").text
+        assert shopper.cart(web.url) == {product: 1}
+        assert "WORKER TIMEOUT" not in web.log()
