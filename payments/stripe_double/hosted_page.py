@@ -5,6 +5,9 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
+from .checkout_sessions import DEFAULT_NAME
+from .params import DELAYED_PAYMENT_METHOD_TYPES
+
 ZERO_DECIMAL_CURRENCIES = frozenset(
     {"bif", "clp", "djf", "gnf", "jpy", "kmf", "krw", "mga"}
     | {"pyg", "rwf", "ugx", "vnd", "vuv", "xaf", "xof", "xpf"}
@@ -99,16 +102,26 @@ def _payment_form(session: dict[str, Any], email: str | None) -> str:
     prefilled = session["customer_email"]
     value = escape(prefilled or email or "shopper@example.com")
     readonly = " readonly" if prefilled else ""
+    types = session["payment_method_types"]
+    buttons = []
+    if "card" in types:
+        buttons.append('<button type="submit" name="action" value="pay">Pay</button>')
+    if DELAYED_PAYMENT_METHOD_TYPES.intersection(types):
+        buttons.append(
+            '<button type="submit" name="action" value="pay_delayed">'
+            "Pay by bank debit (settles later)</button>"
+        )
     return (
         '<form method="post">'
         '<label for="email">Email</label>'
         f'<input type="email" id="email" name="email" value="{value}"'
         f' autocomplete="email" required{readonly}>'
+        '<label for="name">Name on the card or account</label>'
+        f'<input id="name" name="name" value="{DEFAULT_NAME}" autocomplete="name"'
+        " required>"
         '<div class="actions">'
-        '<button type="submit" name="action" value="pay">Pay</button>'
-        '<button type="submit" name="action" value="pay_delayed">'
-        "Pay by bank debit (settles later)</button>"
-        '<button type="submit" name="action" value="cancel" formnovalidate>'
+        + "".join(buttons)
+        + '<button type="submit" name="action" value="cancel" formnovalidate>'
         "Cancel</button>"
         "</div></form>"
     )

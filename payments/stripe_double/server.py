@@ -5,8 +5,6 @@ from __future__ import annotations
 import copy
 import json
 import re
-import secrets
-import string
 import sys
 import threading
 import time
@@ -17,16 +15,41 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
+from .checkout_sessions import (
+    DEFAULT_COUNTRY,
+    DEFAULT_NAME,
+    NO_ADDRESS,
+    complete_checkout_session,
+    customer_details,
+    new_checkout_session,
+)
+from .events import (
+    API_VERSION,
+    PAYLOADS,
+    snapshot_event,
+    thin_event,
+    thin_notification,
+)
 from .hosted_page import render_checkout, render_not_found
 from .params import (
+    DELAYED_PAYMENT_METHOD_TYPES,
     ApiError,
+    InvalidParam,
     decode_form,
-    validate_expand_only,
+    reject_unknown,
+    validate_retrieve,
     validate_session_params,
+)
+from .payment_intents import (
+    CANCELABLE_STATUSES,
+    CANCELLATION_REASONS,
+    new_id,
+    new_payment,
+    payment_fail,
+    payment_succeed,
 )
 from .webhooks import post_event
 
-API_VERSION = "2026-10-28.endive"
 DEFAULT_API_KEY = "sk_test_local_double"
 DEFAULT_WEBHOOK_SECRET = "whsec_local_double"
 DEFAULT_RETRY_DELAYS: tuple[float, ...] = (1, 2, 4, 8, 16)
@@ -34,10 +57,18 @@ DEFAULT_EMAIL = "shopper@example.com"
 # Stripe holds the shopper on the page until the webhook answers, for a while.
 REDIRECT_WAIT_SECONDS = 10.0
 
-_ALPHANUMERIC = string.ascii_letters + string.digits
 _API_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{4,}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _SESSION_PATH = re.compile(r"/v1/checkout/sessions/([^/]+)(/expire)?")
+_PAYMENT_INTENT_PATH = re.compile(r"/v1/payment_intents/([^/]+)(/cancel)?")
+_CHARGE_PATH = re.compile(r"/v1/charges/([^/]+)")
+_V2_EVENT_PATH = re.compile(r"/v2/core/events/([^/]+)")
+# Which collection an id belongs to, for expansions.
+_OBJECT_NAMES = {
+    "cs_": "checkout.session",
+    "pi_": "payment_intent",
+    "ch_": "charge",
+}
 _PAGE_PATH = re.compile(r"/c/pay/([^/]+)")
 _CONTROL_SESSION_PATH = re.compile(r"/_double/sessions/([^/]+)/(pay|settle|expire)")
 _NO_KEY_MESSAGE = (
@@ -107,6 +138,7 @@ class StripeDouble:
         self.log_requests = False
         self.duplicate_deliveries = False
         self.delivery_delay = 0.0
+        self.event_payloads = "snapshot"
         self._lock = threading.RLock()
         self._changed = threading.Condition(self._lock)
         self._stopping = threading.Event()
@@ -120,8 +152,10 @@ class StripeDouble:
     def _clear(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._line_items: dict[str, list[dict[str, Any]]] = {}
-        self._awaiting_settlement: set[str] = set()
+        self._payment_intents: dict[str, dict[str, Any]] = {}
+        self._charges: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
+        self._thin_events: dict[str, dict[str, Any]] = {}
         self._deliveries: list[dict[str, Any]] = []
         self._requests: list[dict[str, Any]] = []
         self._faults: deque[tuple[int | None, float | None]] = deque()
@@ -215,6 +249,7 @@ class StripeDouble:
             self._clear()
             self.duplicate_deliveries = False
             self.delivery_delay = 0.0
+            self.event_payloads = "snapshot"
             self._changed.notify_all()
 
     def wait_for_deliveries(self, count: int, timeout: float = 5) -> None:
@@ -241,6 +276,17 @@ class StripeDouble:
             return copy.deepcopy(self._events)
 
     @property
+    def thin_events(self) -> list[dict[str, Any]]:
+        """Return the v2 events, as GET /v2/core/events/{id} serves them."""
+        with self._lock:
+            return copy.deepcopy(list(self._thin_events.values()))
+
+    @property
+    def payment_intents(self) -> dict[str, dict[str, Any]]:
+        with self._lock:
+            return copy.deepcopy(self._payment_intents)
+
+    @property
     def deliveries(self) -> list[dict[str, Any]]:
         with self._lock:
             return copy.deepcopy(self._deliveries)
@@ -253,24 +299,43 @@ class StripeDouble:
     # What the shopper and time do to a session
 
     def pay(
-        self, session_id: str, *, delayed: bool = False, email: str = DEFAULT_EMAIL
+        self,
+        session_id: str,
+        *,
+        delayed: bool = False,
+        email: str = DEFAULT_EMAIL,
+        name: str = DEFAULT_NAME,
+        country: str = DEFAULT_COUNTRY,
     ) -> dict[str, Any]:
         """Complete the session as the Pay button does, waiting for the webhook."""
-        session, first_attempt = self._complete(session_id, delayed, email)
-        first_attempt.wait(REDIRECT_WAIT_SECONDS)
+        session, first_attempts = self._complete(
+            session_id, delayed=delayed, email=email, name=name, country=country
+        )
+        first_attempts.wait(REDIRECT_WAIT_SECONDS)
         return session
 
-    def settle(self, session_id: str, *, succeeded: bool = True) -> dict[str, Any]:
-        """Settle a delayed payment and emit async_payment_succeeded or _failed."""
+    def settle(
+        self, session_id: str, *, succeeded: bool = True, notify: bool = True
+    ) -> dict[str, Any]:
+        """Settle a delayed payment and emit async_payment_succeeded or _failed.
+
+        With notify=False the payment settles without any event, as when a
+        webhook is lost: only the PaymentIntent and its charge tell.
+        """
         with self._lock:
             session = self._session(session_id)
-            if session_id not in self._awaiting_settlement:
+            payment_intent = self._payment_intents.get(session["payment_intent"] or "")
+            if payment_intent is None or payment_intent["status"] != "processing":
                 raise SessionStateError(f"{session_id} has no payment to settle")
-            self._awaiting_settlement.discard(session_id)
+            charge = self._charges[payment_intent["latest_charge"]]
             if succeeded:
+                payment_succeed(payment_intent, charge)
                 session["payment_status"] = "paid"
-            outcome = "succeeded" if succeeded else "failed"
-            self._emit(f"checkout.session.async_payment_{outcome}", session)
+            else:
+                payment_fail(payment_intent, charge)
+            if notify:
+                outcome = "succeeded" if succeeded else "failed"
+                self._emit(f"checkout.session.async_payment_{outcome}", session)
             return copy.deepcopy(session)
 
     def expire(self, session_id: str) -> dict[str, Any]:
@@ -281,27 +346,43 @@ class StripeDouble:
             return copy.deepcopy(session)
 
     def _complete(
-        self, session_id: str, delayed: bool, email: str
-    ) -> tuple[dict[str, Any], threading.Event]:
+        self, session_id: str, *, delayed: bool, email: str, name: str, country: str
+    ) -> tuple[dict[str, Any], _Attempts]:
         with self._lock:
             session = self._open_session(session_id)
+            method_type = _method_type(session, delayed)
             email = session["customer_email"] or email
-            session.update(
-                status="complete",
-                payment_status="unpaid" if delayed else "paid",
-                payment_intent=_new_id("pi_"),
-                customer_email=email,
-                customer_details={"email": email},
+            address = {**NO_ADDRESS, "country": country}
+            details = customer_details(email=email, name=name, address=address)
+            payment_intent, charge = new_payment(
+                amount=session["amount_total"],
+                currency=session["currency"],
+                method_type=method_type,
+                delayed=delayed,
+                billing_details={
+                    "address": address,
+                    "email": email,
+                    "name": name,
+                    "phone": None,
+                },
+                shipping=None,
+                now=int(time.time()),
             )
-            if delayed:
-                self._awaiting_settlement.add(session_id)
-            first_attempt = self._emit("checkout.session.completed", session)
-            return copy.deepcopy(session), first_attempt
+            self._payment_intents[payment_intent["id"]] = payment_intent
+            self._charges[charge["id"]] = charge
+            complete_checkout_session(
+                session,
+                details=details,
+                payment_intent_id=payment_intent["id"],
+                paid=not delayed,
+            )
+            first_attempts = self._emit("checkout.session.completed", session)
+            return copy.deepcopy(session), first_attempts
 
     def _expire(
         self, session: dict[str, Any], request: dict[str, Any] | None = None
     ) -> None:
-        session["status"] = "expired"
+        session.update(status="expired", url=None)
         self._emit("checkout.session.expired", session, request)
 
     def _session(self, session_id: str) -> dict[str, Any]:
@@ -321,28 +402,24 @@ class StripeDouble:
     def _emit(
         self,
         event_type: str,
-        session: dict[str, Any],
+        data_object: dict[str, Any],
         request: dict[str, Any] | None = None,
-    ) -> threading.Event:
-        """Record an event and start delivering it; return "first attempt done"."""
-        event = {
-            "id": _new_id("evt_"),
-            "object": "event",
-            "api_version": API_VERSION,
-            "created": int(time.time()),
-            "data": {"object": copy.deepcopy(session)},
-            "livemode": False,
-            "pending_webhooks": 1,
-            "request": request or {"id": None, "idempotency_key": None},
-            "type": event_type,
-        }
+    ) -> _Attempts:
+        """Record an event and start delivering it; return "first attempts done"."""
+        now = time.time()
+        event = snapshot_event(event_type, data_object, now=now, request=request)
+        payloads = [event] if self.event_payloads != "thin" else []
         with self._lock:
             self._events.append(event)
+            if self.event_payloads in ("thin", "both"):
+                thin = thin_event(event, now=now)
+                self._thin_events[thin["id"]] = thin
+                payloads.append(thin_notification(thin))
             self._changed.notify_all()
             if self._holding:
-                self._held.append(event)
-                return _done()
-            return self._dispatch(event)
+                self._held.extend(payloads)
+                return _Attempts([])
+            return _Attempts([self._dispatch(payload) for payload in payloads])
 
     def _dispatch(self, event: dict[str, Any]) -> threading.Event:
         first_attempt = threading.Event()
@@ -429,7 +506,7 @@ class StripeDouble:
 
     def handle(self, request: Request) -> Response:
         """Answer one HTTP request."""
-        if request.path.startswith("/v1/"):
+        if request.path.startswith(("/v1/", "/v2/")):
             return self._handle_api(request)
         if request.path.startswith("/c/pay/"):
             return self._handle_page(request)
@@ -440,7 +517,7 @@ class StripeDouble:
         return Response(404, b"Not found\n", "text/plain; charset=utf-8")
 
     def _handle_api(self, request: Request) -> Response:
-        request_id = _new_id("req_", 14)
+        request_id = new_id("req_", 14)
         record: dict[str, Any] = {
             "method": request.method,
             "path": request.path,
@@ -542,15 +619,17 @@ class StripeDouble:
         request_id: str,
         idempotency_key: str | None = None,
     ) -> Response:
-        if request.path == "/v1/checkout/sessions" and request.method == "POST":
+        method, path = request.method, request.path
+        request_info = {"id": request_id, "idempotency_key": idempotency_key}
+        if path == "/v1/checkout/sessions" and method == "POST":
             return self._create_session(params)
-        match = _SESSION_PATH.fullmatch(request.path)
-        if match:
+        if match := _SESSION_PATH.fullmatch(path):
             session_id, expire = match.groups()
-            validate_expand_only(params)
-            if request.method == "GET" and not expire:
-                return _json(200, self._api_session(session_id))
-            if request.method == "POST" and expire:
+            if method == "GET" and not expire:
+                expand = validate_retrieve(params)
+                return _json(200, self._expand(self._api_session(session_id), expand))
+            if method == "POST" and expire:
+                expand = validate_retrieve(params)
                 session = self._api_session(session_id)
                 if session["status"] != "open":
                     raise ApiError(
@@ -559,62 +638,127 @@ class StripeDouble:
                         f"expired. This session has status {session['status']!r}.",
                         executed=True,
                     )
-                self._expire(
-                    session, {"id": request_id, "idempotency_key": idempotency_key}
+                self._expire(session, request_info)
+                return _json(200, self._expand(session, expand))
+        if match := _PAYMENT_INTENT_PATH.fullmatch(path):
+            payment_intent_id, cancel = match.groups()
+            if method == "GET" and not cancel:
+                expand = validate_retrieve(params)
+                payment_intent = self._lookup(payment_intent_id, "payment_intent")
+                return _json(200, self._expand(payment_intent, expand))
+            if method == "POST" and cancel:
+                return self._cancel_payment_intent(payment_intent_id, params)
+        if (match := _CHARGE_PATH.fullmatch(path)) and method == "GET":
+            expand = validate_retrieve(params)
+            charge = self._lookup(match.group(1), "charge")
+            return _json(200, self._expand(charge, expand))
+        if (match := _V2_EVENT_PATH.fullmatch(path)) and method == "GET":
+            reject_unknown(params, {})
+            event = self._thin_events.get(match.group(1))
+            if event is None:
+                raise ApiError(
+                    404,
+                    f"No such v2.core.event: '{match.group(1)}'",
+                    code="resource_missing",
                 )
-                return _json(200, session)
+            return _json(200, event)
         raise ApiError(
             404,
-            f"Unrecognized request URL ({request.method}: {request.path}). Please see "
+            f"Unrecognized request URL ({method}: {path}). Please see "
             "https://stripe.com/docs or we can help at https://support.stripe.com/.",
         )
 
     def _api_session(self, session_id: str) -> dict[str, Any]:
-        session = self._sessions.get(session_id)
-        if session is None:
+        return self._lookup(session_id, "checkout.session", param="session")
+
+    def _lookup(
+        self, object_id: str, object_name: str, *, param: str = "id"
+    ) -> dict[str, Any]:
+        collections = {
+            "checkout.session": self._sessions,
+            "payment_intent": self._payment_intents,
+            "charge": self._charges,
+        }
+        found = collections[object_name].get(object_id)
+        if found is None:
             raise ApiError(
                 404,
-                f"No such checkout.session: '{session_id}'",
-                param="session",
+                f"No such {object_name}: '{object_id}'",
+                param=param,
                 code="resource_missing",
             )
-        return session
+        return found
+
+    def _expand(self, found: dict[str, Any], paths: list[str]) -> dict[str, Any]:
+        """Return a copy of an object with the ids at `paths` replaced by objects."""
+        expanded = copy.deepcopy(found)
+        for path in paths:
+            node = expanded
+            for depth, key in enumerate(path.split(".")):
+                value = node.get(key) if isinstance(node, dict) else None
+                object_name = (
+                    _OBJECT_NAMES.get(value[:3]) if value.__class__ is str else None
+                )
+                if isinstance(value, dict) and value.get("object"):
+                    node = value
+                elif value is None and key in node:
+                    break
+                elif object_name is None:
+                    shown = ".".join(path.split(".")[: depth + 1])
+                    raise InvalidParam(
+                        f"This property cannot be expanded ({shown}).", "expand"
+                    )
+                else:
+                    node[key] = copy.deepcopy(self._lookup(value, object_name))
+                    node = node[key]
+        return expanded
+
+    def _cancel_payment_intent(
+        self, payment_intent_id: str, params: dict[str, Any]
+    ) -> Response:
+        reject_unknown(params, {"cancellation_reason": None, "expand": [None]})
+        expand = validate_retrieve({"expand": params.get("expand", [])})
+        reason = params.get("cancellation_reason")
+        if reason is not None and reason not in CANCELLATION_REASONS:
+            raise InvalidParam(
+                "Invalid cancellation_reason: must be one of "
+                f"{', '.join(CANCELLATION_REASONS)}",
+                "cancellation_reason",
+            )
+        payment_intent = self._lookup(
+            payment_intent_id, "payment_intent", param="intent"
+        )
+        if payment_intent["status"] not in CANCELABLE_STATUSES:
+            raise ApiError(
+                400,
+                "You cannot cancel this PaymentIntent because it has a status of "
+                f"{payment_intent['status']}. Only a PaymentIntent with one of the "
+                "following statuses may be canceled: "
+                f"{', '.join(CANCELABLE_STATUSES)}.",
+                code="payment_intent_unexpected_state",
+                executed=True,
+            )
+        payment_intent.update(
+            status="canceled",
+            canceled_at=int(time.time()),
+            cancellation_reason=reason,
+        )
+        return _json(200, self._expand(payment_intent, expand))
 
     def _create_session(self, params: dict[str, Any]) -> Response:
         now = int(time.time())
         fields, items = validate_session_params(params, now=now)
-        session_id = _new_id("cs_test_", 58)
+        session_id = new_id("cs_test_", 58)
+        session = new_checkout_session(
+            session_id=session_id,
+            url=f"{self.url}/c/pay/{session_id}",
+            fields=fields,
+            line_items=items,
+            now=now,
+        )
         self._line_items[session_id] = items
-        amount = sum(item["unit_amount"] * item["quantity"] for item in items)
-        currency = items[0]["currency"]
-        session = {
-            "id": session_id,
-            "object": "checkout.session",
-            "amount_subtotal": amount,
-            "amount_total": amount,
-            "billing_address_collection": fields["billing_address_collection"],
-            "cancel_url": fields["cancel_url"],
-            "client_reference_id": fields["client_reference_id"],
-            "created": now,
-            "currency": currency,
-            "customer_details": None,
-            "customer_email": fields["customer_email"],
-            "expires_at": fields["expires_at"],
-            "livemode": False,
-            "locale": fields["locale"],
-            "metadata": fields["metadata"],
-            "mode": "payment",
-            "payment_intent": None,
-            "payment_method_types": fields["payment_method_types"] or ["card"],
-            "payment_status": "unpaid",
-            "status": "open",
-            "submit_type": fields["submit_type"],
-            "success_url": fields["success_url"],
-            "ui_mode": "hosted",
-            "url": f"{self.url}/c/pay/{session_id}",
-        }
         self._sessions[session_id] = session
-        return _json(200, session)
+        return _json(200, self._expand(session, fields["expand"]))
 
     def _handle_page(self, request: Request) -> Response:
         match = _PAGE_PATH.fullmatch(request.path)
@@ -636,12 +780,20 @@ class StripeDouble:
         if action not in ("pay", "pay_delayed"):
             error = "Choose Pay, Pay by bank debit or Cancel."
             return _html(400, render_checkout(session, items, error=error))
+        wanted = "card" if action == "pay" else "bank debit"
+        if session["status"] == "open" and not _offers(session, action):
+            error = f"This checkout session does not accept {wanted} payments."
+            return _html(400, render_checkout(session, items, error=error))
         if session["status"] == "open" and not _EMAIL.fullmatch(email):
             error = "Enter a valid email address."
             return _html(400, render_checkout(session, items, error=error, email=email))
         try:
             session, first_attempt = self._complete(
-                session_id, action == "pay_delayed", email
+                session_id,
+                delayed=action == "pay_delayed",
+                email=email,
+                name=form.get("name", "").strip() or DEFAULT_NAME,
+                country=form.get("country", DEFAULT_COUNTRY),
             )
         except SessionStateError:
             message = _closed(session) or "This checkout session is no longer open."
@@ -681,6 +833,7 @@ class StripeDouble:
             ("POST", "/_double/reset"): self.reset,
             ("GET", "/_double/sessions"): lambda: self.sessions,
             ("GET", "/_double/events"): lambda: self.events,
+            ("GET", "/_double/thin_events"): lambda: self.thin_events,
             ("GET", "/_double/deliveries"): lambda: self.deliveries,
             ("GET", "/_double/requests"): lambda: self.requests,
         }
@@ -695,9 +848,15 @@ class StripeDouble:
                 session_id,
                 delayed=bool(data.get("delayed", False)),
                 email=data.get("email") or DEFAULT_EMAIL,
+                name=data.get("name") or DEFAULT_NAME,
+                country=data.get("country") or DEFAULT_COUNTRY,
             )
         if action == "settle":
-            return self.settle(session_id, succeeded=bool(data.get("succeeded", True)))
+            return self.settle(
+                session_id,
+                succeeded=bool(data.get("succeeded", True)),
+                notify=bool(data.get("notify", True)),
+            )
         return self.expire(session_id)
 
     def _configure(self, data: dict[str, Any]) -> dict[str, Any]:
@@ -707,6 +866,7 @@ class StripeDouble:
             "webhook_url": lambda value: value or None,
             "webhook_secret": str,
             "retry_delays": lambda value: tuple(float(v) for v in value),
+            "event_payloads": _event_payloads,
         }
         unknown = set(data) - set(settable)
         if unknown:
@@ -773,14 +933,47 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(format, *args)
 
 
-def _new_id(prefix: str, length: int = 24) -> str:
-    return prefix + "".join(secrets.choice(_ALPHANUMERIC) for _ in range(length))
+class _Attempts:
+    """The first delivery attempts of one event's payloads, to wait for."""
+
+    def __init__(self, attempts: list[threading.Event]) -> None:
+        self._attempts = attempts
+
+    def wait(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for attempt in self._attempts:
+            attempt.wait(max(0.0, deadline - time.monotonic()))
+
+
+def _offers(session: dict[str, Any], action: str) -> bool:
+    types = set(session["payment_method_types"])
+    if action == "pay":
+        return "card" in types
+    return bool(types & DELAYED_PAYMENT_METHOD_TYPES)
+
+
+def _method_type(session: dict[str, Any], delayed: bool) -> str:
+    types = session["payment_method_types"]
+    if not delayed:
+        if "card" not in types:
+            raise SessionStateError(f"{session['id']} does not accept cards")
+        return "card"
+    offered = [kind for kind in types if kind in DELAYED_PAYMENT_METHOD_TYPES]
+    if not offered:
+        raise SessionStateError(f"{session['id']} does not accept bank debits")
+    return offered[0]
 
 
 def _done() -> threading.Event:
     event = threading.Event()
     event.set()
     return event
+
+
+def _event_payloads(value: str) -> str:
+    if value not in PAYLOADS:
+        raise ValueError(f"event_payloads must be one of {', '.join(PAYLOADS)}")
+    return value
 
 
 def _is_success(status: int | None) -> bool:
