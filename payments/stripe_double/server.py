@@ -32,12 +32,13 @@ from .events import (
 )
 from .hosted_page import render_checkout, render_not_found
 from .params import (
+    ACCEPTED_PARAMS,
     DELAYED_PAYMENT_METHOD_TYPES,
     ApiError,
     InvalidParam,
     decode_form,
+    expansions,
     reject_unknown,
-    validate_retrieve,
     validate_session_params,
 )
 from .payment_intents import (
@@ -59,10 +60,11 @@ REDIRECT_WAIT_SECONDS = 10.0
 
 _API_KEY = re.compile(r"(sk|rk)_(test|live)_[A-Za-z0-9_]{4,}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_SESSION_PATH = re.compile(r"/v1/checkout/sessions/([^/]+)(/expire)?")
-_PAYMENT_INTENT_PATH = re.compile(r"/v1/payment_intents/([^/]+)(/cancel)?")
-_CHARGE_PATH = re.compile(r"/v1/charges/([^/]+)")
-_V2_EVENT_PATH = re.compile(r"/v2/core/events/([^/]+)")
+# "GET /v1/charges/{id}" matches "GET /v1/charges/ch_123", capturing the id.
+_ROUTES = {
+    route: re.compile(re.escape(route).replace(re.escape("{id}"), "([^/]+)"))
+    for route in ACCEPTED_PARAMS
+}
 # Which collection an id belongs to, for expansions.
 _OBJECT_NAMES = {
     "cs_": "checkout.session",
@@ -619,54 +621,69 @@ class StripeDouble:
         request_id: str,
         idempotency_key: str | None = None,
     ) -> Response:
-        method, path = request.method, request.path
-        request_info = {"id": request_id, "idempotency_key": idempotency_key}
-        if path == "/v1/checkout/sessions" and method == "POST":
-            return self._create_session(params)
-        if match := _SESSION_PATH.fullmatch(path):
-            session_id, expire = match.groups()
-            if method == "GET" and not expire:
-                expand = validate_retrieve(params)
-                return _json(200, self._expand(self._api_session(session_id), expand))
-            if method == "POST" and expire:
-                expand = validate_retrieve(params)
-                session = self._api_session(session_id)
-                if session["status"] != "open":
-                    raise ApiError(
-                        400,
-                        'Only Checkout Sessions with a status in ["open"] can be '
-                        f"expired. This session has status {session['status']!r}.",
-                        executed=True,
-                    )
-                self._expire(session, request_info)
-                return _json(200, self._expand(session, expand))
-        if match := _PAYMENT_INTENT_PATH.fullmatch(path):
-            payment_intent_id, cancel = match.groups()
-            if method == "GET" and not cancel:
-                expand = validate_retrieve(params)
-                payment_intent = self._lookup(payment_intent_id, "payment_intent")
-                return _json(200, self._expand(payment_intent, expand))
-            if method == "POST" and cancel:
-                return self._cancel_payment_intent(payment_intent_id, params)
-        if (match := _CHARGE_PATH.fullmatch(path)) and method == "GET":
-            expand = validate_retrieve(params)
-            charge = self._lookup(match.group(1), "charge")
-            return _json(200, self._expand(charge, expand))
-        if (match := _V2_EVENT_PATH.fullmatch(path)) and method == "GET":
-            reject_unknown(params, {})
-            event = self._thin_events.get(match.group(1))
-            if event is None:
-                raise ApiError(
-                    404,
-                    f"No such v2.core.event: '{match.group(1)}'",
-                    code="resource_missing",
-                )
-            return _json(200, event)
+        handlers: dict[str, Callable[..., Response]] = {
+            "POST /v1/checkout/sessions": self._create_session,
+            "GET /v1/checkout/sessions/{id}": self._retrieve_session,
+            "POST /v1/checkout/sessions/{id}/expire": self._expire_session,
+            "GET /v1/payment_intents/{id}": self._retrieve_payment_intent,
+            "POST /v1/payment_intents/{id}/cancel": self._cancel_payment_intent,
+            "GET /v1/charges/{id}": self._retrieve_charge,
+            "GET /v2/core/events/{id}": self._retrieve_v2_event,
+        }
+        for route, pattern in _ROUTES.items():
+            match = pattern.fullmatch(f"{request.method} {request.path}")
+            if match:
+                reject_unknown(params, ACCEPTED_PARAMS[route])
+                request_info = {"id": request_id, "idempotency_key": idempotency_key}
+                return handlers[route](*match.groups(), params, request_info)
         raise ApiError(
             404,
-            f"Unrecognized request URL ({method}: {path}). Please see "
-            "https://stripe.com/docs or we can help at https://support.stripe.com/.",
+            f"Unrecognized request URL ({request.method}: {request.path}). Please "
+            "see https://stripe.com/docs or we can help at "
+            "https://support.stripe.com/.",
         )
+
+    def _retrieve_session(
+        self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        session = self._api_session(session_id)
+        return _json(200, self._expand(session, expansions(params)))
+
+    def _expire_session(
+        self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        session = self._api_session(session_id)
+        if session["status"] != "open":
+            raise ApiError(
+                400,
+                'Only Checkout Sessions with a status in ["open"] can be '
+                f"expired. This session has status {session['status']!r}.",
+                executed=True,
+            )
+        self._expire(session, request_info)
+        return _json(200, self._expand(session, expansions(params)))
+
+    def _retrieve_payment_intent(
+        self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        found = self._lookup(object_id, "payment_intent", param="intent")
+        return _json(200, self._expand(found, expansions(params)))
+
+    def _retrieve_charge(
+        self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        found = self._lookup(object_id, "charge", param="charge")
+        return _json(200, self._expand(found, expansions(params)))
+
+    def _retrieve_v2_event(
+        self, event_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        event = self._thin_events.get(event_id)
+        if event is None:
+            raise ApiError(
+                404, f"No such v2.core.event: '{event_id}'", code="resource_missing"
+            )
+        return _json(200, event)
 
     def _api_session(self, session_id: str) -> dict[str, Any]:
         return self._lookup(session_id, "checkout.session", param="session")
@@ -714,10 +731,12 @@ class StripeDouble:
         return expanded
 
     def _cancel_payment_intent(
-        self, payment_intent_id: str, params: dict[str, Any]
+        self,
+        payment_intent_id: str,
+        params: dict[str, Any],
+        request_info: dict[str, Any],
     ) -> Response:
-        reject_unknown(params, {"cancellation_reason": None, "expand": [None]})
-        expand = validate_retrieve({"expand": params.get("expand", [])})
+        expand = expansions(params)
         reason = params.get("cancellation_reason")
         if reason is not None and reason not in CANCELLATION_REASONS:
             raise InvalidParam(
@@ -745,7 +764,9 @@ class StripeDouble:
         )
         return _json(200, self._expand(payment_intent, expand))
 
-    def _create_session(self, params: dict[str, Any]) -> Response:
+    def _create_session(
+        self, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
         now = int(time.time())
         fields, items = validate_session_params(params, now=now)
         session_id = new_id("cs_test_", 58)
