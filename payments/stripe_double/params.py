@@ -30,6 +30,16 @@ _PRICE_DATA = {
     "tax_behavior": None,
 }
 _LINE_ITEM = {"price": None, "price_data": _PRICE_DATA, "quantity": None}
+_ESTIMATE = {"unit": None, "value": None}
+SHIPPING_RATE_DATA_PARAMS: dict[str, Any] = {
+    "delivery_estimate": {"maximum": _ESTIMATE, "minimum": _ESTIMATE},
+    "display_name": None,
+    "fixed_amount": {"amount": None, "currency": None},
+    "metadata": FREE_FORM,
+    "tax_behavior": None,
+    "tax_code": None,
+    "type": None,
+}
 SESSION_CREATE_PARAMS: dict[str, Any] = {
     "allowed_payment_method_types": [None],
     "billing_address_collection": None,
@@ -42,6 +52,11 @@ SESSION_CREATE_PARAMS: dict[str, Any] = {
     "locale": None,
     "metadata": _METADATA,
     "mode": None,
+    "phone_number_collection": {"enabled": None},
+    "shipping_address_collection": {"allowed_countries": [None]},
+    "shipping_options": [
+        {"shipping_rate": None, "shipping_rate_data": SHIPPING_RATE_DATA_PARAMS}
+    ],
     "submit_type": None,
     "success_url": None,
     "ui_mode": None,
@@ -59,6 +74,8 @@ ACCEPTED_PARAMS: dict[str, dict[str, Any]] = {
     "GET /v1/payment_intents/{id}": RETRIEVE_PARAMS,
     "POST /v1/payment_intents/{id}/cancel": PAYMENT_INTENT_CANCEL_PARAMS,
     "GET /v1/charges/{id}": RETRIEVE_PARAMS,
+    "POST /v1/shipping_rates": {**SHIPPING_RATE_DATA_PARAMS, "expand": [None]},
+    "GET /v1/shipping_rates/{id}": RETRIEVE_PARAMS,
     "GET /v2/core/events/{id}": {},
 }
 _OPTIONAL_STRINGS = (
@@ -150,13 +167,13 @@ def validate_session_params(
     params: dict[str, Any], *, now: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Return the session's fields and line items, or raise ApiError like Stripe."""
-    mode = _string(params, "mode", required=True)
+    mode = string(params, "mode", required=True)
     if mode in ("setup", "subscription"):
         raise InvalidParam("The Stripe double supports only mode=payment.", "mode")
     if mode != "payment":
         raise InvalidParam(f"Invalid mode: {mode}", "mode")
     line_items = _line_items(params.get("line_items"))
-    fields: dict[str, Any] = {key: _string(params, key) for key in _OPTIONAL_STRINGS}
+    fields: dict[str, Any] = {key: string(params, key) for key in _OPTIONAL_STRINGS}
     fields["success_url"] = _url(params, "success_url", required=True)
     fields["cancel_url"] = _url(params, "cancel_url")
     if len(fields["client_reference_id"] or "") > 200:
@@ -264,20 +281,20 @@ def _line_item(item: Any, path: str) -> dict[str, Any]:
             "The Stripe double supports only price_data, not price ids.",
             f"{path}[price]",
         )
-    quantity = _integer(item, "quantity", path, minimum=1)
+    quantity = integer(item, "quantity", path, minimum=1)
     price_path = f"{path}[price_data]"
     price_data = _section(item, "price_data", price_path)
     currency = price_data.get("currency")
     if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
         raise InvalidParam(f"Invalid currency: {currency}", f"{price_path}[currency]")
-    unit_amount = _integer(
+    unit_amount = integer(
         price_data, "unit_amount", price_path, minimum=0, maximum=MAX_UNIT_AMOUNT
     )
     product_path = f"{price_path}[product_data]"
     product = _section(price_data, "product_data", product_path)
     name = product.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise _missing(f"{product_path}[name]")
+        raise missing(f"{product_path}[name]")
     return {
         "name": name,
         "quantity": quantity,
@@ -289,17 +306,18 @@ def _line_item(item: Any, path: str) -> dict[str, Any]:
 def _section(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
     value = parent.get(key)
     if value is None:
-        raise _missing(path)
+        raise missing(path)
     if not isinstance(value, dict):
         raise InvalidParam("Invalid object", path)
     return value
 
 
-def _missing(param: str) -> InvalidParam:
+def missing(param: str) -> InvalidParam:
+    """Return the error for a required parameter that is absent."""
     return InvalidParam(f"Missing required param: {param}.", param, "parameter_missing")
 
 
-def _integer(
+def integer(
     values: dict[str, Any],
     key: str,
     path: str = "",
@@ -310,7 +328,7 @@ def _integer(
     param = f"{path}[{key}]" if path else key
     value = values.get(key)
     if value is None:
-        raise _missing(param)
+        raise missing(param)
     if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
         raise InvalidParam(f"Invalid integer: {value}", param)
     number = int(value)
@@ -325,12 +343,16 @@ def _integer(
     return number
 
 
-def _string(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+def string(
+    params: dict[str, Any], key: str, path: str = "", *, required: bool = False
+) -> str | None:
+    """Return a string parameter (None when absent or empty)."""
+    param = f"{path}[{key}]" if path else key
     value = params.get(key)
     if value is not None and not isinstance(value, str):
-        raise InvalidParam(f"Invalid string: {value}", key)
+        raise InvalidParam(f"Invalid string: {value}", param)
     if required and not value:
-        raise _missing(key)
+        raise missing(param)
     return value or None
 
 
@@ -344,7 +366,7 @@ def _string_list(params: dict[str, Any], key: str) -> list[str]:
 
 
 def _url(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = _string(params, key, required=required)
+    value = string(params, key, required=required)
     if value is None:
         return None
     parts = urlsplit(value)
@@ -376,7 +398,7 @@ def _metadata(value: Any) -> dict[str, str]:
 def _expires_at(params: dict[str, Any], *, now: int) -> int:
     if "expires_at" not in params:
         return now + MAX_EXPIRY_SECONDS
-    expires_at = _integer(params, "expires_at")
+    expires_at = integer(params, "expires_at")
     too_soon = expires_at < now + MIN_EXPIRY_SECONDS - EXPIRY_SLACK_SECONDS
     too_late = expires_at > now + MAX_EXPIRY_SECONDS + EXPIRY_SLACK_SECONDS
     if too_soon or too_late:

@@ -19,9 +19,13 @@ from .checkout_sessions import (
     DEFAULT_COUNTRY,
     DEFAULT_NAME,
     NO_ADDRESS,
+    Shopper,
+    choose_shipping_rate,
     complete_checkout_session,
     customer_details,
     new_checkout_session,
+    shopper_problem,
+    shopper_with_defaults,
 )
 from .events import (
     API_VERSION,
@@ -49,6 +53,13 @@ from .payment_intents import (
     payment_fail,
     payment_succeed,
 )
+from .shipping import (
+    allowed_countries,
+    new_shipping_rate,
+    phone_number_collection,
+    shipping_options,
+    shipping_rate_data,
+)
 from .webhooks import post_event
 
 DEFAULT_API_KEY = "sk_test_local_double"
@@ -70,6 +81,7 @@ _OBJECT_NAMES = {
     "cs_": "checkout.session",
     "pi_": "payment_intent",
     "ch_": "charge",
+    "shr": "shipping_rate",
 }
 _PAGE_PATH = re.compile(r"/c/pay/([^/]+)")
 _CONTROL_SESSION_PATH = re.compile(r"/_double/sessions/([^/]+)/(pay|settle|expire)")
@@ -156,6 +168,7 @@ class StripeDouble:
         self._line_items: dict[str, list[dict[str, Any]]] = {}
         self._payment_intents: dict[str, dict[str, Any]] = {}
         self._charges: dict[str, dict[str, Any]] = {}
+        self._shipping_rates: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._thin_events: dict[str, dict[str, Any]] = {}
         self._deliveries: list[dict[str, Any]] = []
@@ -308,11 +321,34 @@ class StripeDouble:
         email: str = DEFAULT_EMAIL,
         name: str = DEFAULT_NAME,
         country: str = DEFAULT_COUNTRY,
+        address: dict[str, Any] | None = None,
+        phone: str | None = None,
+        shipping_rate: str | None = None,
     ) -> dict[str, Any]:
-        """Complete the session as the Pay button does, waiting for the webhook."""
-        session, first_attempts = self._complete(
-            session_id, delayed=delayed, email=email, name=name, country=country
-        )
+        """Complete the session as the Pay button does, waiting for the webhook.
+
+        What the session collects and the test leaves out is filled in: an
+        address in the first country it ships to, a phone number, the first rate.
+        """
+        with self._lock:
+            session = self._open_session(session_id)
+            shopper = shopper_with_defaults(
+                session,
+                Shopper(
+                    email=email,
+                    name=name,
+                    country=country,
+                    address=address,
+                    phone=phone,
+                    shipping_rate=shipping_rate,
+                ),
+            )
+            problem = shopper_problem(session, shopper)
+            if problem:
+                raise ValueError(problem)
+            session, first_attempts = self._complete(
+                session_id, shopper, delayed=delayed
+            )
         first_attempts.wait(REDIRECT_WAIT_SECONDS)
         return session
 
@@ -348,14 +384,22 @@ class StripeDouble:
             return copy.deepcopy(session)
 
     def _complete(
-        self, session_id: str, *, delayed: bool, email: str, name: str, country: str
+        self, session_id: str, shopper: Shopper, *, delayed: bool
     ) -> tuple[dict[str, Any], _Attempts]:
         with self._lock:
             session = self._open_session(session_id)
             method_type = _method_type(session, delayed)
-            email = session["customer_email"] or email
-            address = {**NO_ADDRESS, "country": country}
-            details = customer_details(email=email, name=name, address=address)
+            email = session["customer_email"] or shopper.email
+            if shopper.shipping_rate:
+                choose_shipping_rate(
+                    session, self._shipping_rates[shopper.shipping_rate]
+                )
+            shipping_details = None
+            if shopper.address is not None:
+                address = {**NO_ADDRESS, **shopper.address}
+                shipping_details = {"address": address, "name": shopper.name}
+            else:
+                address = {**NO_ADDRESS, "country": shopper.country}
             payment_intent, charge = new_payment(
                 amount=session["amount_total"],
                 currency=session["currency"],
@@ -364,19 +408,28 @@ class StripeDouble:
                 billing_details={
                     "address": address,
                     "email": email,
-                    "name": name,
-                    "phone": None,
+                    "name": shopper.name,
+                    "phone": shopper.phone,
                 },
-                shipping=None,
+                shipping=shipping_details
+                and {
+                    **shipping_details,
+                    "carrier": None,
+                    "phone": shopper.phone,
+                    "tracking_number": None,
+                },
                 now=int(time.time()),
             )
             self._payment_intents[payment_intent["id"]] = payment_intent
             self._charges[charge["id"]] = charge
             complete_checkout_session(
                 session,
-                details=details,
+                details=customer_details(
+                    email=email, name=shopper.name, address=address, phone=shopper.phone
+                ),
                 payment_intent_id=payment_intent["id"],
                 paid=not delayed,
+                shipping_details=shipping_details,
             )
             first_attempts = self._emit("checkout.session.completed", session)
             return copy.deepcopy(session), first_attempts
@@ -628,6 +681,8 @@ class StripeDouble:
             "GET /v1/payment_intents/{id}": self._retrieve_payment_intent,
             "POST /v1/payment_intents/{id}/cancel": self._cancel_payment_intent,
             "GET /v1/charges/{id}": self._retrieve_charge,
+            "POST /v1/shipping_rates": self._create_shipping_rate,
+            "GET /v1/shipping_rates/{id}": self._retrieve_shipping_rate,
             "GET /v2/core/events/{id}": self._retrieve_v2_event,
         }
         for route, pattern in _ROUTES.items():
@@ -695,6 +750,7 @@ class StripeDouble:
             "checkout.session": self._sessions,
             "payment_intent": self._payment_intents,
             "charge": self._charges,
+            "shipping_rate": self._shipping_rates,
         }
         found = collections[object_name].get(object_id)
         if found is None:
@@ -710,24 +766,22 @@ class StripeDouble:
         """Return a copy of an object with the ids at `paths` replaced by objects."""
         expanded = copy.deepcopy(found)
         for path in paths:
+            keys = path.split(".")
             node = expanded
-            for depth, key in enumerate(path.split(".")):
+            for depth, key in enumerate(keys):
                 value = node.get(key) if isinstance(node, dict) else None
-                object_name = (
-                    _OBJECT_NAMES.get(value[:3]) if value.__class__ is str else None
-                )
-                if isinstance(value, dict) and value.get("object"):
-                    node = value
-                elif value is None and key in node:
+                last = depth == len(keys) - 1
+                if value is None and isinstance(node, dict) and key in node:
                     break
-                elif object_name is None:
-                    shown = ".".join(path.split(".")[: depth + 1])
+                if isinstance(value, str) and value[:3] in _OBJECT_NAMES:
+                    value = copy.deepcopy(self._lookup(value, _OBJECT_NAMES[value[:3]]))
+                    node[key] = value
+                elif not isinstance(value, dict) or (last and "object" not in value):
+                    shown = ".".join(keys[: depth + 1])
                     raise InvalidParam(
                         f"This property cannot be expanded ({shown}).", "expand"
                     )
-                else:
-                    node[key] = copy.deepcopy(self._lookup(value, object_name))
-                    node = node[key]
+                node = value
         return expanded
 
     def _cancel_payment_intent(
@@ -769,17 +823,65 @@ class StripeDouble:
     ) -> Response:
         now = int(time.time())
         fields, items = validate_session_params(params, now=now)
+        fields["allowed_countries"] = allowed_countries(params)
+        fields["phone_number_collection"] = phone_number_collection(params)
+        rates = self._shipping_rates_for(
+            shipping_options(params), items[0]["currency"], now=now
+        )
         session_id = new_id("cs_test_", 58)
         session = new_checkout_session(
             session_id=session_id,
             url=f"{self.url}/c/pay/{session_id}",
             fields=fields,
             line_items=items,
+            shipping_rates=rates,
             now=now,
         )
+        for rate in rates:
+            self._shipping_rates.setdefault(rate["id"], rate)
         self._line_items[session_id] = items
         self._sessions[session_id] = session
         return _json(200, self._expand(session, fields["expand"]))
+
+    def _shipping_rates_for(
+        self, options: list[tuple[str, Any]], currency: str, *, now: int
+    ) -> list[dict[str, Any]]:
+        rates = []
+        for index, (kind, value) in enumerate(options):
+            path = f"shipping_options[{index}]"
+            if kind == "rate":
+                rate = self._shipping_rates.get(value)
+                if rate is None or not rate["active"]:
+                    raise InvalidParam(
+                        f"No such shipping_rate: '{value}'",
+                        f"{path}[shipping_rate]",
+                        "resource_missing",
+                    )
+            else:
+                rate = new_shipping_rate(value, now=now)
+            if rate["fixed_amount"]["currency"] != currency:
+                raise InvalidParam(
+                    f"The shipping rate's currency "
+                    f"({rate['fixed_amount']['currency']}) must match the currency "
+                    f"of the line items ({currency}).",
+                    path,
+                )
+            rates.append(rate)
+        return rates
+
+    def _create_shipping_rate(
+        self, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        data = shipping_rate_data(params, "")
+        rate = new_shipping_rate(data, now=int(time.time()))
+        self._shipping_rates[rate["id"]] = rate
+        return _json(200, self._expand(rate, expansions(params)))
+
+    def _retrieve_shipping_rate(
+        self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        found = self._lookup(object_id, "shipping_rate", param="shipping_rate")
+        return _json(200, self._expand(found, expansions(params)))
 
     def _handle_page(self, request: Request) -> Response:
         match = _PAGE_PATH.fullmatch(request.path)
@@ -787,38 +889,45 @@ class StripeDouble:
         with self._lock:
             session = copy.deepcopy(self._sessions.get(session_id))
             items = copy.deepcopy(self._line_items.get(session_id, []))
+            rates = [
+                copy.deepcopy(self._shipping_rates[option["shipping_rate"]])
+                for option in (session or {}).get("shipping_options", [])
+            ]
         if session is None:
             return _html(404, render_not_found(session_id))
+
+        def page(status: int, **kwargs: Any) -> Response:
+            return _html(status, render_checkout(session, items, rates, **kwargs))
+
         if request.method == "GET":
-            return _html(200, render_checkout(session, items, message=_closed(session)))
+            return page(200, message=_closed(session))
         if request.method != "POST":
-            return _html(405, render_checkout(session, items, error="Use GET or POST."))
+            return page(405, error="Use GET or POST.")
         form = dict(parse_qsl(request.body.decode(errors="replace")))
         action = form.get("action")
         email = form.get("email", DEFAULT_EMAIL).strip()
         if action == "cancel":
             return _redirect(session["cancel_url"] or f"{self.url}{request.path}")
         if action not in ("pay", "pay_delayed"):
-            error = "Choose Pay, Pay by bank debit or Cancel."
-            return _html(400, render_checkout(session, items, error=error))
-        wanted = "card" if action == "pay" else "bank debit"
-        if session["status"] == "open" and not _offers(session, action):
-            error = f"This checkout session does not accept {wanted} payments."
-            return _html(400, render_checkout(session, items, error=error))
-        if session["status"] == "open" and not _EMAIL.fullmatch(email):
-            error = "Enter a valid email address."
-            return _html(400, render_checkout(session, items, error=error, email=email))
+            return page(400, error="Choose Pay, Pay by bank debit or Cancel.")
+        shopper = _shopper_from_form(session, form, email)
+        if session["status"] == "open":
+            wanted = "card" if action == "pay" else "bank debit"
+            if not _offers(session, action):
+                error = f"This checkout session does not accept {wanted} payments."
+                return page(400, error=error)
+            if not _EMAIL.fullmatch(email):
+                return page(400, error="Enter a valid email address.", form=form)
+            problem = shopper_problem(session, shopper)
+            if problem:
+                return page(400, error=problem, form=form)
         try:
             session, first_attempt = self._complete(
-                session_id,
-                delayed=action == "pay_delayed",
-                email=email,
-                name=form.get("name", "").strip() or DEFAULT_NAME,
-                country=form.get("country", DEFAULT_COUNTRY),
+                session_id, shopper, delayed=action == "pay_delayed"
             )
         except SessionStateError:
             message = _closed(session) or "This checkout session is no longer open."
-            return _html(409, render_checkout(session, items, message=message))
+            return page(409, message=message)
         first_attempt.wait(REDIRECT_WAIT_SECONDS)
         return _redirect(
             session["success_url"].replace("{CHECKOUT_SESSION_ID}", session_id)
@@ -871,6 +980,9 @@ class StripeDouble:
                 email=data.get("email") or DEFAULT_EMAIL,
                 name=data.get("name") or DEFAULT_NAME,
                 country=data.get("country") or DEFAULT_COUNTRY,
+                address=data.get("address"),
+                phone=data.get("phone"),
+                shipping_rate=data.get("shipping_rate"),
             )
         if action == "settle":
             return self.settle(
@@ -964,6 +1076,26 @@ class _Attempts:
         deadline = time.monotonic() + timeout
         for attempt in self._attempts:
             attempt.wait(max(0.0, deadline - time.monotonic()))
+
+
+def _shopper_from_form(
+    session: dict[str, Any], form: dict[str, str], email: str
+) -> Shopper:
+    name = form.get("name", "").strip() or DEFAULT_NAME
+    address = None
+    if session["shipping_address_collection"]:
+        address = {
+            key: form.get(key, "").strip() or None
+            for key in ("line1", "line2", "city", "state", "postal_code", "country")
+        }
+    return Shopper(
+        email=email,
+        name=name,
+        country=form.get("country", DEFAULT_COUNTRY),
+        address=address,
+        phone=form.get("phone", "").strip() or None,
+        shipping_rate=form.get("shipping_rate"),
+    )
 
 
 def _offers(session: dict[str, Any], action: str) -> bool:

@@ -43,6 +43,30 @@ SESSION_PARAMS: dict[str, Any] = {
     ],
 }
 TOTAL = 2 * 99999 + 1250
+SHIPPING_PARAMS: dict[str, Any] = {
+    "shipping_address_collection": {"allowed_countries": ["US", "CA"]},
+    "phone_number_collection": {"enabled": True},
+    "shipping_options": [
+        {
+            "shipping_rate_data": {
+                "type": "fixed_amount",
+                "display_name": "Standard",
+                "fixed_amount": {"amount": 500, "currency": "usd"},
+                "delivery_estimate": {
+                    "minimum": {"unit": "business_day", "value": 3},
+                    "maximum": {"unit": "business_day", "value": 5},
+                },
+            }
+        },
+        {
+            "shipping_rate_data": {
+                "type": "fixed_amount",
+                "display_name": "Express",
+                "fixed_amount": {"amount": 1500, "currency": "usd"},
+            }
+        },
+    ],
+}
 
 
 class WebhookReceiver:

@@ -19,6 +19,8 @@ from stripe.params import (
     ChargeRetrieveParams,
     PaymentIntentCancelParams,
     PaymentIntentRetrieveParams,
+    ShippingRateCreateParams,
+    ShippingRateRetrieveParams,
 )
 from stripe.params.checkout import (
     SessionCreateParams,
@@ -31,7 +33,7 @@ from typing_extensions import is_typeddict
 from payments.stripe_double import DEFAULT_WEBHOOK_SECRET, StripeDouble
 from payments.stripe_double.params import ACCEPTED_PARAMS, FREE_FORM
 
-from .stripe_double_support import SESSION_PARAMS, WebhookReceiver
+from .stripe_double_support import SESSION_PARAMS, SHIPPING_PARAMS, WebhookReceiver
 
 # The SDK's parameters for each endpoint the double serves. A new endpoint in
 # the double fails test_every_endpoint_has_its_sdk_params until it is added here.
@@ -42,6 +44,8 @@ SDK_PARAMS: dict[str, type] = {
     "GET /v1/payment_intents/{id}": PaymentIntentRetrieveParams,
     "POST /v1/payment_intents/{id}/cancel": PaymentIntentCancelParams,
     "GET /v1/charges/{id}": ChargeRetrieveParams,
+    "POST /v1/shipping_rates": ShippingRateCreateParams,
+    "GET /v1/shipping_rates/{id}": ShippingRateRetrieveParams,
     "GET /v2/core/events/{id}": EventRetrieveParams,
 }
 
@@ -150,6 +154,9 @@ def _existing_ids(double: StripeDouble, client: stripe.StripeClient) -> dict[str
         "payment_intents": payment_intent,
         "charges": double.payment_intents[payment_intent]["latest_charge"],
         "core/events": double.thin_events[0]["id"],
+        "shipping_rates": client.v1.shipping_rates.create(
+            params=SHIPPING_PARAMS["shipping_options"][0]["shipping_rate_data"]
+        ).id,
     }
 
 
@@ -190,6 +197,25 @@ def _served_objects(
     yield "failed payment", failed
     yield "canceled", client.v1.payment_intents.cancel(failed.payment_intent.id)
     yield "expired", client.v1.checkout.sessions.expire(opened.id)
+    shipped = client.v1.checkout.sessions.create(
+        params={**SESSION_PARAMS, **SHIPPING_PARAMS}
+    )
+    yield "open with shipping", shipped
+    rate_id = shipped.shipping_options[0].shipping_rate
+    yield "shipping rate", client.v1.shipping_rates.retrieve(rate_id)
+    double.pay(shipped.id)
+    yield (
+        "shipped",
+        client.v1.checkout.sessions.retrieve(
+            shipped.id,
+            params={
+                "expand": [
+                    "payment_intent.latest_charge",
+                    "shipping_cost.shipping_rate",
+                ]
+            },
+        ),
+    )
     double.wait_for_deliveries(2 * len(double.events))
     for item in receiver.received:
         body, signature = item["body"], item["headers"]["Stripe-Signature"]
@@ -228,7 +254,7 @@ def test_served_objects_are_read_as_their_sdk_classes(
 ) -> None:
     classes = {type(found).__name__ for _, found in served}
 
-    assert {"Session", "Event", "PaymentIntent"} <= classes
+    assert {"Session", "Event", "PaymentIntent", "ShippingRate"} <= classes
     assert any(name.startswith("V1CheckoutSession") for name in classes)
 
 
