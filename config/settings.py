@@ -260,3 +260,6 @@ STRIPE_TIMEOUT_SECONDS = (3.0, 8.0)
 STRIPE_MAX_NETWORK_RETRIES = 1
 # Stripe allows 30 minutes to 24 hours; an hour keeps abandoned orders short.
 STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
+# The success page asks Stripe about an order at most this often, however many
+# browsers, tabs and processes refresh or poll it.
+STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)

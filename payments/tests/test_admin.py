@@ -7,7 +7,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
-from payments.models import Order, OrderItem, StripeEvent
+from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +109,17 @@ def test_order_changelist_filters_by_status_and_needs_attention(
     superuser_client, order_with_items
 ):
     pending = make_order()
-    mismatched = make_order(problem="Amount mismatch: Stripe says 1 usd.")
-    failed = make_order(status=Order.Status.FAILED, problem="Stripe was down.")
+    mismatched = make_order()
+    baker.make(OrderProblem, order=mismatched, message="Amount mismatch: 1 usd.")
+    failed = make_order(status=Order.Status.FAILED)
+    baker.make(OrderProblem, order=failed, message="Stripe was down.")
+    settled = make_order(status=Order.Status.EXPIRED)
+    baker.make(
+        OrderProblem,
+        order=settled,
+        message="Could not expire the session.",
+        resolved_at=timezone.now(),
+    )
 
     by_status = superuser_client.get(ORDERS_URL, {"status__exact": "pending"})
     needs_attention = superuser_client.get(ORDERS_URL, {"problem": "yes"})
@@ -118,7 +127,7 @@ def test_order_changelist_filters_by_status_and_needs_attention(
 
     assert listed(by_status) == sorted([pending.pk, mismatched.pk])
     assert listed(needs_attention) == sorted([mismatched.pk, failed.pk])
-    assert listed(fine) == sorted([order_with_items.pk, pending.pk])
+    assert listed(fine) == sorted([order_with_items.pk, pending.pk, settled.pk])
     assert "needs attention" in needs_attention.content.decode().lower()
 
 
