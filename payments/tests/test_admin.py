@@ -211,3 +211,39 @@ def test_order_changelist_query_count_is_flat(
         response = superuser_client.get(ORDERS_URL)
 
     assert len(response.context["cl"].result_list) == min(count, 50)
+
+
+def test_order_change_page_lists_its_problems_as_a_history(superuser_client):
+    order = make_order(status=Order.Status.EXPIRED)
+    baker.make(
+        OrderProblem,
+        order=order,
+        message="Could not expire the Checkout Session at Stripe.",
+        by="paid-elsewhere:x",
+        resolved_at=timezone.now(),
+        resolved_by="reconcile",
+    )
+    baker.make(OrderProblem, order=order, message="Amount mismatch: 1 usd.")
+    url = reverse("admin:payments_order_change", args=[order.pk])
+
+    html = superuser_client.get(url).content.decode()
+
+    assert html.index("Amount mismatch") < html.index("Could not expire")
+    assert "paid-elsewhere:x" in html and "reconcile" in html
+    assert 'name="problems-0-message"' not in html
+
+
+@pytest.mark.parametrize("count", [5, 200])
+def test_needs_attention_list_query_count_is_flat(
+    superuser_client, count, django_assert_max_num_queries
+):
+    for order in baker.make(Order, total_cents=1000, currency="usd", _quantity=count):
+        baker.make(OrderProblem, order=order, message="Stripe was down.")
+        baker.make(
+            OrderProblem, order=order, message="Old.", resolved_at=timezone.now()
+        )
+
+    with django_assert_max_num_queries(6):
+        response = superuser_client.get(ORDERS_URL, {"problem": "yes"})
+
+    assert len(response.context["cl"].result_list) == min(count, 50)

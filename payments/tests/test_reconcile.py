@@ -6,7 +6,9 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -302,3 +304,64 @@ def test_a_succeeded_payment_intent_of_another_amount_is_not_paid(
 
     assert status_of(order) == Order.Status.PENDING
     assert order.problem.startswith("Amount mismatch: the PaymentIntent says")
+
+
+def staff_client(django_user_model, *permissions: str):
+    """Return a client signed in as a staff user with just these permissions."""
+    user = baker.make(django_user_model, username="clerk", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="payments", codename__in=permissions
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_staff_user_who_may_only_view_orders_cannot_run_the_action(
+    django_user_model, place_order, stripe_double
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id)
+    viewer = staff_client(django_user_model, "view_order")
+    asked_before = len(stripe_double.requests)
+
+    changelist = viewer.get(CHANGELIST_URL)
+    response = run_admin_action(viewer, [order])
+
+    assert changelist.status_code == 200
+    assert "reconcile_with_stripe" not in changelist.content.decode()
+    assert response.status_code == 200
+    assert status_of(order) == Order.Status.PENDING
+    assert len(stripe_double.requests) == asked_before
+
+
+def test_a_staff_user_with_the_reconcile_permission_runs_the_action(
+    django_user_model, place_order, stripe_double
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id)
+    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+
+    assert "reconcile_with_stripe" in operator.get(CHANGELIST_URL).content.decode()
+    response = run_admin_action(operator, [order])
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == [f"order {order.public_id}: pending -> paid"]
+    assert status_of(order) == Order.Status.PAID
+
+
+def test_the_reconcile_permission_does_not_make_orders_editable(
+    django_user_model, place_order
+):
+    order = place_order()
+    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+    url = reverse("admin:payments_order_change", args=[order.pk])
+
+    page = operator.get(url)
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert operator.post(url, {"status": "paid"}).status_code == 403
+    assert status_of(order) == Order.Status.PENDING
