@@ -112,6 +112,8 @@ def order_check_with_stripe(*, order: Order, by: str) -> Order:
         .update(stripe_checked_at=now)
     )
     if not claimed:
+        # Another request asked moments ago, or the order has just been settled.
+        order.refresh_from_db()
         return order
     try:
         session = stripe_api.checkout_session_retrieve(order.checkout_session_id)
