@@ -208,3 +208,23 @@ def test_thin_checkout_event_without_a_usable_related_object_is_400(
 
     assert deliver_events(event) == [(400, None)]
     assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(("payloads", "deliveries"), [("thin", 1), ("both", 2)])
+def test_the_doubles_own_thin_deliveries_pay_the_order_once(
+    live_webhooks, pending_order, payloads, deliveries
+):
+    live_webhooks.event_payloads = payloads
+
+    live_webhooks.pay(pending_order.checkout_session_id)
+    live_webhooks.wait_for_deliveries(deliveries)
+
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PAID
+    assert len(pending_order.status_history) == 1
+    types = sorted(StripeEvent.objects.values_list("type", flat=True))
+    expected = {
+        "thin": ["v1.checkout.session.completed"],
+        "both": ["checkout.session.completed", "v1.checkout.session.completed"],
+    }
+    assert types == expected[payloads]
