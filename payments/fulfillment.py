@@ -148,10 +148,11 @@ def order_sync_with_session(
         )
     if session.get("status") == "expired":
         return order_transition(order_id=order.pk, to=Status.EXPIRED, by=by, **details)
-    if session.get("status") == "complete" and session.get("payment_status") in {
+    # A tuple, not a set: a signed but odd payload may hold a list here.
+    if session.get("status") == "complete" and session.get("payment_status") in (
         "paid",
         "no_payment_required",
-    }:
+    ):
         mismatch = _amount_mismatch(order, session)
         if mismatch:
             return _record_mismatch(order, mismatch, by=by)
@@ -163,14 +164,16 @@ def order_sync_with_session(
 
 def _details(session: Mapping[str, Any]) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    if session.get("id"):
-        details["checkout_session_id"] = session["id"]
+    if isinstance(session.get("id"), str) and session["id"]:
+        details["checkout_session_id"] = session["id"][:255]
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
     if isinstance(payment_intent, str):
         details["payment_intent_id"] = payment_intent[:255]
-    customer = session.get("customer_details") or {}
+    customer = session.get("customer_details")
+    if not isinstance(customer, Mapping):
+        customer = {}
     email = customer.get("email") or session.get("customer_email")
     if isinstance(email, str):
         details["customer_email"] = email[:254]

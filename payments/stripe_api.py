@@ -8,6 +8,7 @@ to real Stripe or to the local Stripe double: only ``STRIPE_API_BASE`` differs.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -32,6 +33,10 @@ class StripeRequestRefused(StripeUnavailable):
     """Stripe refused the request itself (400): asking again changes nothing."""
 
 
+class EventNotificationInvalid(Exception):
+    """A correctly signed thin event that stripe-python cannot read."""
+
+
 class WebhookSignatureInvalid(Exception):
     """A webhook body whose signature is missing, wrong or too old."""
 
@@ -45,6 +50,10 @@ CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 API_VERSION: str = stripe.api_version
 # Deeper than any event Stripe sends; also keeps nesting away from recursion.
 WEBHOOK_MAX_DEPTH = 32
+# What Stripe's ids are made of ("evt_1Ryx0dGfwWrHI2ZU...", "cs_test_a1..."):
+# they go into URLs and headers of requests to Stripe.
+STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}")
 
 
 def is_configured() -> bool:
@@ -151,6 +160,8 @@ def webhook_event_verify(*, payload: bytes, signature: str) -> dict:
         raise WebhookBodyInvalid(f"The body is not JSON: {error}") from error
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise WebhookBodyInvalid("The body is not a Stripe event.")
+    if not STRIPE_ID.fullmatch(event["id"]):
+        raise WebhookBodyInvalid("The event's id is not a Stripe id.")
     json_check_storable(event)
     return event
 
@@ -191,9 +202,14 @@ def thin_event_related_object(event: dict) -> dict | None:
     the Checkout types, ``GET /v1/checkout/sessions/{id}``) in the SDK's API
     version.
     """
-    notification = client().parse_event_notification_without_verification(
-        json.dumps(event)
-    )
+    try:
+        notification = client().parse_event_notification_without_verification(
+            json.dumps(event)
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise EventNotificationInvalid(
+            f"stripe-python cannot read the notification: {error!r}"
+        ) from error
     if getattr(notification, "related_object", None) is None:
         return None
     return _call(
