@@ -77,8 +77,12 @@ def order_transition(
     return Transition(order=order, changed=True, previous=previous)
 
 
+@transaction.atomic
 def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProblem:
     """Record a problem for an operator, unless the same one is still open."""
+    # The order's row lock makes concurrent records of one problem wait, then
+    # find it.
+    Order.objects.select_for_update().filter(pk=order_id).values_list("pk").get()
     problem, _ = OrderProblem.objects.get_or_create(
         order_id=order_id,
         message=message,
