@@ -22,7 +22,8 @@ class StripeUnavailable(Exception):
 
 
 class StripeUnreachable(StripeUnavailable):
-    """No answer from Stripe at all: the network, DNS, or a timeout."""
+    """Stripe cannot be asked anything: no answer (network, DNS, a timeout), no
+    secret key, or a key it refuses."""
 
 
 class StripeObjectMissing(StripeUnavailable):
@@ -83,7 +84,7 @@ def _client(
 def client() -> stripe.StripeClient:
     """Return a client for the configured account (one per process and settings)."""
     if not is_configured():
-        raise StripeUnavailable("STRIPE_SECRET_KEY is not set.")
+        raise StripeUnreachable("STRIPE_SECRET_KEY is not set.")
     return _client(
         settings.STRIPE_SECRET_KEY,
         settings.STRIPE_API_BASE,
@@ -98,7 +99,7 @@ def _call(description: str, function: Any, *args: Any, **kwargs: Any) -> dict:
     except stripe.StripeError as error:
         detail = error.user_message or str(error) or type(error).__name__
         message = f"{description} failed: {type(error).__name__}: {detail}"
-        if isinstance(error, stripe.APIConnectionError):
+        if isinstance(error, stripe.APIConnectionError | stripe.AuthenticationError):
             raise StripeUnreachable(message) from error
         if error.http_status == 404:
             raise StripeObjectMissing(message) from error
