@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.models import Order, OrderProblem
@@ -90,6 +90,13 @@ def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProble
         defaults={"by": by[:100]},
     )
     return problem
+
+
+def order_problems_resolve(*, orders: QuerySet[Order], by: str) -> int:
+    """Mark the unresolved problems of these orders resolved; return how many."""
+    return OrderProblem.objects.filter(
+        order__in=orders, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), resolved_by=by[:100])
 
 
 def order_references(session: Mapping[str, Any]) -> list[str]:
