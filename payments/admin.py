@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
+from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
@@ -103,7 +104,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline, OrderProblemInline]
-    actions = ["reconcile_with_stripe"]
+    actions = ["reconcile_with_stripe", "resolve_problems"]
     fields = [
         "public_id",
         "status",
@@ -143,6 +144,17 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
             result = order_reconcile(order=order)
             level = messages.ERROR if result.error else messages.INFO
             self.message_user(request, str(result), level)
+
+    @admin.action(
+        description="Mark the selected orders' problems as dealt with",
+        permissions=["reconcile"],
+    )
+    def resolve_problems(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """For what an operator settles outside the shop (a refund in Stripe)."""
+        resolved = order_problems_resolve(
+            orders=queryset, by=f"admin:{request.user.get_username()}"
+        )
+        self.message_user(request, f"{resolved} problem(s) marked as dealt with.")
 
 
 @admin.register(StripeEvent)
