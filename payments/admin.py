@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from payments.admin_orders import OrderAdminToolsMixin
 from payments.models import Order, OrderItem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
@@ -74,7 +75,7 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["public_id", "status", "total", "customer_email", "created_at"]
     list_filter = ["status", NeedsAttentionFilter, "created_at"]
     search_fields = [
@@ -88,7 +89,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline]
-    actions = ["reconcile_with_stripe"]
+    actions = ["reconcile_with_stripe", "revoke_order_links"]
     fields = [
         "public_id",
         "status",
