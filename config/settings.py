@@ -328,7 +328,9 @@ ANYMAIL = {
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shop <shop@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where the new-order notice goes; none is sent when it is empty.
-SHOP_STAFF_EMAIL = os.environ.get("SHOP_STAFF_EMAIL", "")
+SHOP_STAFF_EMAIL = os.environ.get(
+    "SHOP_STAFF_EMAIL", "staff@localhost" if DEBUG else ""
+)
 # The shop's address as shoppers reach it, for links in emails.
 SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Seconds before each retry of a failed send; after the last, the email is
