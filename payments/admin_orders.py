@@ -19,7 +19,8 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 from django.utils import timezone
 
-from payments.models import Order
+from payments.emails import order_email_requeue
+from payments.models import Order, OrderEmail
 from payments.orders import bar_chart, order_link_revoke, orders_csv_rows, sales_per_day
 from storefront.money import format_money
 
@@ -131,3 +132,46 @@ class OrderAdminToolsMixin:
             "“not found”; “View on site” on an order opens its new one.",
             messages.SUCCESS,
         )
+
+
+@admin.register(OrderEmail)
+class OrderEmailAdmin(admin.ModelAdmin):
+    """The emails sent about orders, and those that could not be sent."""
+
+    list_display = ["order", "kind", "recipient", "status", "attempts", "sent_at"]
+    list_filter = ["status", "kind"]
+    search_fields = ["=order__public_id", "recipient"]
+    list_select_related = ["order"]
+    show_full_result_count = False
+    list_per_page = 50
+    actions = ["requeue"]
+    fields = [
+        "order",
+        "kind",
+        "event_key",
+        "recipient",
+        "context",
+        "status",
+        "attempts",
+        "last_error",
+        "created_at",
+        "sent_at",
+    ]
+    readonly_fields = fields
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    @admin.action(
+        permissions=["change"],
+        description="Send the selected failed emails again",
+    )
+    def requeue(self, request: HttpRequest, queryset: QuerySet) -> None:
+        failed = queryset.filter(status=OrderEmail.Status.FAILED).values_list(
+            "pk", flat=True
+        )
+        count = sum(order_email_requeue(email_id=pk) for pk in failed)
+        self.message_user(request, f"Queued {count} email(s) again.", messages.SUCCESS)

@@ -126,6 +126,17 @@ def order_refund_email_queue(
     )
 
 
+@transaction.atomic
+def order_email_requeue(*, email_id: int) -> bool:
+    """Queue a failed email again, with a fresh set of retries."""
+    updated = OrderEmail.objects.filter(
+        pk=email_id, status=OrderEmail.Status.FAILED
+    ).update(status=OrderEmail.Status.QUEUED, attempts=0)
+    if updated:
+        order_email_send.enqueue(email_id=email_id)
+    return bool(updated)
+
+
 @task()
 def order_email_send(*, email_id: int) -> str:
     """Send one queued email unless it was sent already; retry it if sending fails."""

@@ -337,3 +337,35 @@ def test_a_retry_is_queued_in_the_database_to_run_after_its_delay(
     assert retry.status == "READY"
     assert retry.run_after - timezone.now() > timedelta(seconds=55)
     assert not DBTaskResult.objects.ready().filter(pk=retry.pk).exists()
+
+
+def test_an_operator_sends_a_failed_email_again_from_the_admin(
+    superuser_client, pending_order, tasks_queued
+):
+    failed = OrderEmail.objects.create(
+        order=pending_order,
+        kind=OrderEmail.Kind.CONFIRMATION,
+        event_key="paid",
+        recipient=SHOPPER,
+        status=OrderEmail.Status.FAILED,
+        attempts=4,
+        last_error="SMTPServerDisconnected: Connection unexpectedly closed",
+    )
+    emails_url = reverse("admin:payments_orderemail_changelist")
+    listing = superuser_client.get(emails_url, {"status__exact": "failed"})
+    assert listing.status_code == 200
+    assert SHOPPER in listing.content.decode()
+
+    response = superuser_client.post(
+        emails_url,
+        {"action": "requeue", "_selected_action": [failed.pk]},
+        follow=True,
+    )
+
+    assert "Queued 1 email(s) again." in response.content.decode()
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == ("queued", 0)
+    [retry] = tasks_queued.results
+    assert retry.kwargs == {"email_id": failed.pk}
+    assert run_queued(tasks_queued) == ["sent"]
+    assert len(mail.outbox) == 1
