@@ -21,6 +21,7 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django_tasks import task
+from django_tasks_db.models import DBTaskResult
 
 from payments.models import Order, OrderEmail
 from storefront.money import format_money
@@ -135,6 +136,31 @@ def order_email_requeue(*, email_id: int) -> bool:
     if updated:
         order_email_send.enqueue(email_id=email_id)
     return bool(updated)
+
+
+def order_emails_requeue_stuck(*, older_than: timedelta) -> list[int]:
+    """Queue again the unsent emails that no task will send; return their ids.
+
+    A worker killed in the middle of a task leaves it running for ever, and
+    its email unsent. Sending twice is not a risk: the task checks the row.
+    Reads django-tasks-db's table, the queue this shop runs on.
+    """
+    waiting = set(
+        DBTaskResult.objects.filter(
+            status="READY", task_path=order_email_send.module_path
+        ).values_list("args_kwargs__kwargs__email_id", flat=True)
+    )
+    stuck = OrderEmail.objects.filter(
+        status=OrderEmail.Status.QUEUED,
+        created_at__lt=timezone.now() - older_than,
+    ).exclude(pk__in=waiting)
+    requeued = []
+    for email_id in stuck.values_list("pk", flat=True).iterator():
+        order_email_send.enqueue(email_id=email_id)
+        requeued.append(email_id)
+    if requeued:
+        logger.warning("emails queued again: email_ids=%s", requeued)
+    return requeued
 
 
 @task()

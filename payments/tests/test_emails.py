@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import smtplib
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core import mail
 from django.core.mail.backends.base import BaseEmailBackend
+from django.core.management import call_command
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
@@ -369,3 +371,46 @@ def test_an_operator_sends_a_failed_email_again_from_the_admin(
     assert retry.kwargs == {"email_id": failed.pk}
     assert run_queued(tasks_queued) == ["sent"]
     assert len(mail.outbox) == 1
+
+
+def test_emails_left_unsent_by_a_killed_worker_are_queued_again(
+    pending_order, settings
+):
+    settings.TASKS = DATABASE_QUEUE
+    old = timezone.now() - timedelta(minutes=20)
+
+    def email(kind: str, **fields) -> OrderEmail:
+        made = OrderEmail.objects.create(
+            order=pending_order,
+            kind=kind,
+            event_key="paid",
+            recipient=SHOPPER,
+            **fields,
+        )
+        OrderEmail.objects.filter(pk=made.pk).update(
+            created_at=fields.get("sent_at") or old
+        )
+        return made
+
+    stuck = email("confirmation")  # its task was claimed, then the worker died
+    stuck_task = order_email_send.enqueue(email_id=stuck.pk)
+    DBTaskResult.objects.filter(pk=stuck_task.id).update(status="RUNNING")
+    waiting = email("staff_new_order")  # a retry is due later
+    order_email_send.using(run_after=timezone.now() + timedelta(hours=1)).enqueue(
+        email_id=waiting.pk
+    )
+    email("shipped", status="sent", sent_at=old)
+    email("refunded", status="failed")
+    recent = OrderEmail.objects.create(
+        order=pending_order, kind="shipped", event_key="new", recipient=SHOPPER
+    )
+    order_email_send.enqueue(email_id=recent.pk)  # not yet run; too young anyway
+
+    output = StringIO()
+    call_command("requeue_stuck_emails", stdout=output)
+
+    assert output.getvalue() == "Queued 1 stuck email(s) again.\n"
+    new = DBTaskResult.objects.ready().order_by("-enqueued_at").first()
+    assert new.task_result.kwargs == {"email_id": stuck.pk}
+    call_command("requeue_stuck_emails", stdout=output)
+    assert output.getvalue().endswith("Queued 0 stuck email(s) again.\n")
