@@ -13,10 +13,12 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pytest
+from django.core.mail.backends.base import BaseEmailBackend
 from django.db import connection
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -206,3 +208,95 @@ def test_worker_retries_a_failed_send_later_and_never_sends_twice(tmp_path):
     assert len(sent_messages(outbox)) == 2
     latest = DBTaskResult.objects.successful().order_by("-finished_at")[:2]
     assert [result.return_value for result in latest] == ["already sent"] * 2
+
+
+def test_two_workers_draining_repeated_tasks_send_each_email_once(tmp_path):
+    orders = [paid_order() for _ in range(8)]
+    # Every task twice, side by side, as after a redelivery: the two workers
+    # take the two tasks of one email at the same moment.
+    DBTaskResult.objects.all().delete()
+    for queued in OrderEmail.objects.order_by("pk"):
+        order_email_send.enqueue(email_id=queued.pk)
+        order_email_send.enqueue(email_id=queued.pk)
+    assert DBTaskResult.objects.ready().count() == 32
+    outbox = tmp_path / "outbox"
+    command = [
+        sys.executable,
+        "manage.py",
+        "db_worker",
+        "--batch",
+        "--no-reload",
+        "--no-startup-delay",
+    ]
+    environment = worker_environment(EMAIL_URL=f"file://{outbox}")
+
+    workers = [
+        subprocess.Popen(
+            command,
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+
+    assert [worker.returncode for worker in workers] == [0, 0], outputs
+    # Both took part (each logs the tasks it ran), and nothing failed.
+    assert all("order_email_send" in output for output in outputs), outputs
+    assert DBTaskResult.objects.successful().count() == 32
+    messages = sent_messages(outbox)
+    assert len(messages) == 16
+    links = {f"/orders/{order.access_token}/" for order in orders}
+    assert {
+        link for link in links for message in messages if link in message.as_string()
+    } == links
+    assert set(OrderEmail.objects.values_list("status", "attempts")) == {("sent", 1)}
+
+
+class HeldBackend(BaseEmailBackend):
+    """Sends into mail.outbox, but only once the test lets the first send finish."""
+
+    sending = threading.Event()
+    release = threading.Event()
+
+    def send_messages(self, messages):
+        if not HeldBackend.sending.is_set():
+            HeldBackend.sending.set()
+            assert HeldBackend.release.wait(10)
+        HeldBackend.outbox.extend(messages)
+        return len(messages)
+
+    outbox: list = []
+
+
+def test_a_second_task_for_an_email_being_sent_waits_then_sends_nothing(settings):
+    settings.EMAIL_BACKEND = f"{__name__}.HeldBackend"
+    HeldBackend.sending.clear()
+    HeldBackend.release.clear()
+    HeldBackend.outbox.clear()
+    paid_order()
+    confirmation = OrderEmail.objects.get(kind="confirmation")
+    results: dict[str, str] = {}
+
+    def run(name: str) -> None:
+        try:
+            results[name] = order_email_send.call(email_id=confirmation.pk)
+        finally:
+            connection.close()
+
+    first = threading.Thread(target=run, args=("first",))
+    first.start()
+    assert HeldBackend.sending.wait(10)  # the first is in the middle of sending
+    second = threading.Thread(target=run, args=("second",))
+    second.start()
+    second.join(1)
+    assert second.is_alive()  # waiting for the row the first one holds
+    HeldBackend.release.set()
+    first.join(10)
+    second.join(10)
+
+    assert results == {"first": "sent", "second": "already sent"}
+    assert len(HeldBackend.outbox) == 1
