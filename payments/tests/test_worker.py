@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,7 @@ from payments.models import Order, OrderEmail, OrderItem
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ROOT = Path(__file__).resolve().parents[2]
+MESSAGE_END = b"\n" + b"-" * 79 + b"\n"
 STAFF = "orders@shop.example"
 SHOPPER = "ada@example.com"
 # What the worker gets from the environment; a developer's shell may hold others.
@@ -109,9 +111,16 @@ def paid_order() -> Order:
 
 
 def sent_messages(directory: Path) -> list[email.message.Message]:
+    """Return the messages Django's file backend wrote.
+
+    It names a file by the second and an object's id, so two sends can share
+    one file: each message ends with a line of 79 dashes.
+    """
     return [
-        email.message_from_bytes(path.read_bytes())
+        email.message_from_bytes(raw)
         for path in sorted(directory.glob("*.log"))
+        for raw in path.read_bytes().split(MESSAGE_END)
+        if raw.strip()
     ]
 
 
@@ -212,23 +221,25 @@ def test_worker_retries_a_failed_send_later_and_never_sends_twice(tmp_path):
 
 def test_two_workers_draining_repeated_tasks_send_each_email_once(tmp_path):
     orders = [paid_order() for _ in range(8)]
-    # Every task twice, side by side, as after a redelivery: the two workers
-    # take the two tasks of one email at the same moment.
+    # Every task twice, side by side, as after a redelivery, and all due in a
+    # few seconds, when both workers are up and polling: the two take the two
+    # tasks of one email at about the same moment.
     DBTaskResult.objects.all().delete()
+    due = order_email_send.using(run_after=timezone.now() + timedelta(seconds=4))
     for queued in OrderEmail.objects.order_by("pk"):
-        order_email_send.enqueue(email_id=queued.pk)
-        order_email_send.enqueue(email_id=queued.pk)
-    assert DBTaskResult.objects.ready().count() == 32
+        due.enqueue(email_id=queued.pk)
+        due.enqueue(email_id=queued.pk)
     outbox = tmp_path / "outbox"
     command = [
         sys.executable,
-        "manage.py",
-        "db_worker",
-        "--batch",
-        "--no-reload",
+        *procfile_command("worker")[1:],
+        "--interval",
+        "0.05",
         "--no-startup-delay",
     ]
-    environment = worker_environment(EMAIL_URL=f"file://{outbox}")
+    environment = worker_environment(
+        DEBUG="false", SECRET_KEY="x" * 50, EMAIL_URL=f"file://{outbox}"
+    )
 
     workers = [
         subprocess.Popen(
@@ -241,7 +252,16 @@ def test_two_workers_draining_repeated_tasks_send_each_email_once(tmp_path):
         )
         for _ in range(2)
     ]
-    outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+    try:
+        deadline = time.monotonic() + 60
+        while DBTaskResult.objects.finished().count() < 32:
+            assert all(worker.poll() is None for worker in workers)
+            assert time.monotonic() < deadline, "the workers did not finish in time"
+            time.sleep(0.2)
+    finally:
+        for worker in workers:
+            worker.send_signal(signal.SIGTERM)
+        outputs = [worker.communicate(timeout=20)[0] for worker in workers]
 
     assert [worker.returncode for worker in workers] == [0, 0], outputs
     # Both took part (each logs the tasks it ran), and nothing failed.
