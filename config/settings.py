@@ -37,13 +37,6 @@ def env_int(name: str, default: int) -> int:
         raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
 
 
-def env_int_item(name: str, value: str) -> int:
-    try:
-        return int(value)
-    except ValueError:
-        raise SystemExit(f"{name} must be whole numbers, not {value!r}.") from None
-
-
 def env_list(name: str, default: list[str]) -> list[str]:
     value = os.environ.get(name, "")
     items = [item.strip() for item in value.split(",") if item.strip()]
@@ -317,6 +310,16 @@ STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
 # `python manage.py db_worker` (the Procfile's worker).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
+
+def env_whole_numbers(name: str, default: list[str]) -> list[int]:
+    try:
+        return [int(item) for item in env_list(name, default)]
+    except ValueError:
+        raise SystemExit(
+            f"{name} must be whole numbers, not {os.environ[name]!r}."
+        ) from None
+
+
 # Email. EMAIL_URL picks the backend (see email_settings above); the worker
 # sends, never a web request.
 globals().update(email_settings(os.environ.get("EMAIL_URL", "console:")))
@@ -335,7 +338,6 @@ SHOP_STAFF_EMAIL = os.environ.get(
 SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Seconds before each retry of a failed send; after the last, the email is
 # marked failed for an operator.
-SHOP_EMAIL_RETRY_SECONDS = [
-    env_int_item("SHOP_EMAIL_RETRY_SECONDS", item)
-    for item in env_list("SHOP_EMAIL_RETRY_SECONDS", ["60", "300", "1800", "7200"])
-]
+SHOP_EMAIL_RETRY_SECONDS = env_whole_numbers(
+    "SHOP_EMAIL_RETRY_SECONDS", ["60", "300", "1800", "7200"]
+)

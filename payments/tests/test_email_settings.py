@@ -108,7 +108,7 @@ def test_production_sends_no_staff_notice_unless_asked():
         ),
         (
             {"SHOP_EMAIL_RETRY_SECONDS": "60,soon"},
-            "SHOP_EMAIL_RETRY_SECONDS must be whole numbers, not 'soon'.",
+            "SHOP_EMAIL_RETRY_SECONDS must be whole numbers, not '60,soon'.",
         ),
     ],
 )
