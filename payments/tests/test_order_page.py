@@ -220,3 +220,15 @@ def test_revoking_needs_a_post_with_the_csrf_token(
     assert response.status_code == 403
     paid_order.refresh_from_db()
     assert paid_order.access_token == old
+
+
+def test_admin_view_on_site_opens_the_orders_page(superuser_client, paid_order):
+    change = superuser_client.get(
+        reverse("admin:payments_order_change", args=[paid_order.pk])
+    )
+    shortcut = re.search(r'href="(/admin/r/\d+/\d+/)"', change.content.decode())
+
+    assert shortcut, "no View on site link"
+    response = superuser_client.get(shortcut.group(1))
+    assert response.status_code == 302
+    assert response["Location"].endswith(f"/orders/{paid_order.access_token}/")
