@@ -80,19 +80,39 @@ def order_email_queue(
 
 
 def order_paid_emails_queue(*, order: Order) -> None:
-    """Queue the shopper's confirmation and the staff's notice of a paid order."""
-    order_email_queue(
-        order=order,
-        kind=Kind.CONFIRMATION,
-        recipient=order.customer_email,
-        event_key="paid",
-    )
-    order_email_queue(
-        order=order,
-        kind=Kind.STAFF_NEW_ORDER,
-        recipient=settings.SHOP_STAFF_EMAIL,
-        event_key="paid",
-    )
+    """Queue the shopper's confirmation and the staff's notice of a paid order.
+
+    The transition to PAID, which happens once, calls this inside its
+    transaction: the rows are inserted in one statement rather than looked up
+    first, and the unique constraint would refuse a second set.
+    """
+    wanted = [
+        OrderEmail(
+            order=order,
+            kind=Kind.CONFIRMATION,
+            event_key="paid",
+            recipient=order.customer_email,
+        ),
+        OrderEmail(
+            order=order,
+            kind=Kind.STAFF_NEW_ORDER,
+            event_key="paid",
+            recipient=settings.SHOP_STAFF_EMAIL,
+        ),
+    ]
+    with transaction.atomic(savepoint=False):
+        emails = OrderEmail.objects.bulk_create(
+            [email for email in wanted if email.recipient]
+        )
+        for email in emails:
+            order_email_send.enqueue(email_id=email.pk)
+    for email in emails:
+        logger.info(
+            "email queued: order_id=%s kind=%s email_id=%s",
+            order.public_id,
+            email.kind,
+            email.pk,
+        )
 
 
 def order_shipped_email_queue(
