@@ -8,6 +8,7 @@ SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -35,6 +36,16 @@ def env_int(name: str, default: int) -> int:
         return int(value)
     except ValueError:
         raise SystemExit(f"{name} must be a whole number, not {value!r}.") from None
+
+
+def env_float(name: str, default: float) -> float:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise SystemExit(f"{name} must be a number, not {value!r}.") from None
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -108,6 +119,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "axes",
     "django_tasks",
     "django_tasks_db",
     "storefront",
@@ -126,7 +138,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    "payments.middleware.PaidCartClearingMiddleware",
+    # Last: it answers before any view, and its answer passes every header above.
+    "storefront.middleware.unreadable_input_middleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out sign-in is refused before any password is
+# hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -142,7 +163,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
-                "storefront.context_processors.cart_count",
+                "storefront.context_processors.cart",
             ],
             # Built into Django 6.0; then this line goes.
             "builtins": ["template_partials.templatetags.partials"],
@@ -170,18 +191,21 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
-# Redis, when REDIS_URL is set, holds the cache: sessions are read from it
-# (and still written to the database), and rate-limit counters are shared by
-# every process. Without it each process keeps its own in memory.
+# Redis is optional: when REDIS_URL is set it holds the cache, so the rate
+# limits' counters are shared by every process. While it is down or slower than
+# REDIS_TIMEOUT_SECONDS, shop/cache.py counts in each process's memory instead,
+# as the shop does with no Redis at all. Sessions always live in the database
+# (Django's `db` engine): every change locks the session's row there anyway.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
+    redis_timeout = env_float("REDIS_TIMEOUT_SECONDS", 0.5)
     CACHES = {
         "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
+            "BACKEND": "shop.cache.RedisOrMemoryCache",
             "LOCATION": REDIS_URL,
             "OPTIONS": {
-                "SOCKET_CONNECT_TIMEOUT": 2,
-                "SOCKET_TIMEOUT": 2,
+                "SOCKET_CONNECT_TIMEOUT": redis_timeout,
+                "SOCKET_TIMEOUT": redis_timeout,
                 # Heroku Data for Redis uses self-signed certificates.
                 **(
                     {"CONNECTION_POOL_KWARGS": {"ssl_cert_reqs": None}}
@@ -191,15 +215,15 @@ if REDIS_URL:
             },
         }
     }
-    SESSION_ENGINE = "storefront.sessions.cached_db"
+    # django-ratelimit knows only its own list of backends; this one is Redis.
+    SILENCED_SYSTEM_CHECKS = ["django_ratelimit.W001"]
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    SESSION_ENGINE = "storefront.sessions.db"
     # django-ratelimit wants a shared cache; without Redis it counts per process.
     SILENCED_SYSTEM_CHECKS = ["django_ratelimit.E003", "django_ratelimit.W001"]
 
-# Flash messages live in a cookie, so that only the cart's own (serialised)
-# code writes the session.
+# Flash messages live in a cookie, so that only the views that hold the
+# session's lock write the session (storefront/session_lock.py).
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 
 AUTH_PASSWORD_VALIDATORS = [
@@ -236,6 +260,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
+# Over HTTPS the cookies carry the __Host- prefix: browsers accept them only
+# from this exact host, over HTTPS, so no other site or subdomain can plant a
+# session (fixation). That is the defence, rather than a new key at checkout,
+# which a double click's second request, still holding the old one, would lose.
+if not DEBUG:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # htmx sends the token from the page (hx-headers on <body>), so no script
@@ -244,6 +275,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"
 
 # Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere.
 # ContentSecurityPolicyMiddleware adds Stripe Checkout's origin to form-action,
@@ -270,6 +302,23 @@ RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_CART = os.environ.get("RATELIMIT_CART", "120/m")
 RATELIMIT_CHECKOUT = os.environ.get("RATELIMIT_CHECKOUT", "10/m")
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0 if DEBUG else 1)
+
+# Admin sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures
+# from one client address, or for one username, sign-in is refused for
+# AXES_COOLOFF_MINUTES without checking the password. The address is the one
+# the rate limits use (TRUSTED_PROXY_HOPS above).
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise SystemExit("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "storefront.admin_login.client_ip_for_axes"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Failed sign-ins are logged by axes; successful ones need no table of their own.
+AXES_DISABLE_ACCESS_LOG = True
 
 LOGGING = {
     "version": 1,
@@ -304,6 +353,9 @@ STRIPE_TIMEOUT_SECONDS = (3.0, 8.0)
 STRIPE_MAX_NETWORK_RETRIES = 1
 # Stripe allows 30 minutes to 24 hours; an hour keeps abandoned orders short.
 STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
+# The success page asks Stripe about an order at most this often, however many
+# browsers, tabs and processes refresh or poll it.
+STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)
 
 # Background work (django-tasks; the database is the queue). Tasks are queued
 # in the same transaction as the change that causes them and run by

@@ -20,7 +20,7 @@ from django.urls import URLPattern, path
 from django.utils import timezone
 
 from payments.emails import order_email_requeue
-from payments.models import Order, OrderEmail
+from payments.models import Order, OrderEmail, OrderProblem
 from payments.orders import bar_chart, order_link_revoke, orders_csv_rows, sales_per_day
 from storefront.money import format_money
 
@@ -87,7 +87,11 @@ class OrderAdminToolsMixin:
             ),
             # Paid and not yet shipped; fulfilment is still to come, so: paid.
             "to_ship": Order.objects.filter(status=Order.Status.PAID).count(),
-            "needs_attention": Order.objects.exclude(problem="").count(),
+            # Read through the unresolved problems' partial index.
+            "needs_attention": OrderProblem.objects.filter(resolved_at__isnull=True)
+            .values("order")
+            .distinct()
+            .count(),
         }
         return TemplateResponse(request, "admin/payments/order/dashboard.html", context)
 

@@ -8,7 +8,8 @@ class PaymentsConfig(AppConfig):
     verbose_name = "Payments"
 
     def ready(self) -> None:
-        from payments.checkout import checkout_settle_cart_when_locked
-        from storefront.throttle import session_locked
+        from payments.checkout import checkouts_settled
+        from storefront.cart import register_checkout_settler
 
-        session_locked.connect(checkout_settle_cart_when_locked)
+        # A paid checkout takes what it bought out of the cart.
+        register_checkout_settler(checkouts_settled)

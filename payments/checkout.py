@@ -1,4 +1,13 @@
-"""Checkout: from the server-side cart to a Stripe Checkout Session."""
+"""Checkout: from the server-side cart to a Stripe Checkout Session.
+
+In two steps, so that nobody waits on Stripe while holding a lock:
+
+1. ``checkout_order_for_cart``, under the session's lock: the PENDING order for
+   the cart as it is, new, or the one that a click a moment ago is still
+   sending to Stripe (a double click gives one order and one Checkout Session).
+2. ``checkout_session_create``, with no lock and no transaction: the order's
+   Checkout Session at Stripe, under an idempotency key derived from the order.
+"""
 
 from __future__ import annotations
 
@@ -6,25 +15,33 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 from django.db import transaction
-from django.http import HttpRequest
+from django.db.models import Q
 from django.utils import timezone
 
 from payments import stripe_api
 from payments.fulfillment import is_uuid, order_transition
 from payments.models import Order, OrderItem
-from storefront.cart import Cart, CartContents
+from storefront.cart import Cart, CartContents, SettledCheckouts
+from storefront.money import MAX_AMOUNT, format_money
 
 logger = logging.getLogger(__name__)
 
 SHOPPER_SESSION_KEY = "shopper"
-CHECKOUT_SESSION_KEY = "checkout_order"
 # An open Checkout Session is offered again only while it has this long left.
 REUSE_MARGIN = timedelta(minutes=5)
+# How long a new order may wait for its Checkout Session before it counts as
+# stuck: longer than the Stripe client's worst case, timeouts and retry included.
+STARTING_TIME = timedelta(seconds=30)
+CHECKOUT_FAILED = (
+    "We could not reach our payment provider, so nothing was charged. "
+    "Your cart is unchanged; please try again in a moment."
+)
 
 
 class CheckoutError(Exception):
@@ -52,6 +69,13 @@ def cart_key(quantities: Mapping[int, int]) -> str:
 
 def contents_key(contents: CartContents) -> str:
     return cart_key({line.product.pk: line.quantity for line in contents})
+
+
+@dataclass(frozen=True)
+class CheckoutStart:
+    order: Order
+    # True for a new order, whose Checkout Session this request must create.
+    created: bool
 
 
 @transaction.atomic
@@ -103,7 +127,14 @@ def checkout_session_params(*, order: Order, success_url: str, cancel_url: str) 
 
 
 def open_order_for_cart(*, shopper: str, contents: CartContents) -> Order | None:
-    """Return this shopper's open checkout for exactly this cart, if any."""
+    """Return this shopper's PENDING order for exactly this cart, if any.
+
+    That is one whose Checkout Session is open for a while yet, or one whose
+    session another request is creating right now.
+    """
+    now = timezone.now()
+    open_at_stripe = Q(checkout_expires_at__gt=now + REUSE_MARGIN) & ~Q(checkout_url="")
+    starting = Q(checkout_session_id__isnull=True, created_at__gt=now - STARTING_TIME)
     return (
         Order.objects.filter(
             shopper_key=shopper,
@@ -111,19 +142,28 @@ def open_order_for_cart(*, shopper: str, contents: CartContents) -> Order | None
             cart_key=contents_key(contents),
             total_cents=contents.total_cents,
             currency=settings.SHOP_CURRENCY,
-            checkout_expires_at__gt=timezone.now() + REUSE_MARGIN,
         )
-        .exclude(checkout_url="")
+        .filter(open_at_stripe | starting)
         .order_by("-created_at")
         .first()
     )
 
 
-def checkout_start(*, session: SessionBase, success_url: str, cancel_url: str) -> str:
-    """Create (or reuse) the order and Checkout Session; return the URL to pay at."""
-    contents = Cart(session).contents()
+def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
+    """Return the PENDING order for the session's cart; create it if need be.
+
+    Runs under the session's lock, which it never holds while Stripe answers.
+    """
+    cart = Cart(session)
+    contents = cart.contents()
     if not contents.lines:
         raise CheckoutError("Your cart is empty. Add something before checking out.")
+    if contents.total_cents > MAX_AMOUNT:
+        raise CheckoutError(
+            f"Your cart comes to {format_money(contents.total_cents)}, more than "
+            f"the {format_money(MAX_AMOUNT)} we can take in one payment. Please "
+            "split it into smaller orders."
+        )
     if not stripe_api.is_configured():
         raise CheckoutError(
             "Payments are not set up on this shop yet, so checkout is closed. "
@@ -132,10 +172,17 @@ def checkout_start(*, session: SessionBase, success_url: str, cancel_url: str) -
     shopper = shopper_key(session)
     existing = open_order_for_cart(shopper=shopper, contents=contents)
     if existing is not None:
-        session[CHECKOUT_SESSION_KEY] = str(existing.public_id)
-        return existing.checkout_url
-
+        return CheckoutStart(order=existing, created=False)
     order = order_create_from_cart(contents=contents, shopper=shopper)
+    cart.checkout_started(reference=str(order.public_id))
+    return CheckoutStart(order=order, created=True)
+
+
+def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> str:
+    """Create the order's Checkout Session; return the URL to pay at.
+
+    Call it outside any transaction or lock: it waits on Stripe.
+    """
     params = checkout_session_params(
         order=order, success_url=success_url, cancel_url=cancel_url
     )
@@ -148,10 +195,7 @@ def checkout_start(*, session: SessionBase, success_url: str, cancel_url: str) -
         order_transition(
             order_id=order.pk, to=Order.Status.FAILED, by="checkout", reason=str(error)
         )
-        raise CheckoutError(
-            "We could not reach our payment provider, so nothing was charged. "
-            "Your cart is unchanged; please try again in a moment."
-        ) from error
+        raise CheckoutError(CHECKOUT_FAILED) from error
 
     Order.objects.filter(pk=order.pk).update(
         checkout_session_id=checkout_session["id"],
@@ -160,45 +204,45 @@ def checkout_start(*, session: SessionBase, success_url: str, cancel_url: str) -
             checkout_session["expires_at"], tz=UTC
         ),
     )
-    session[CHECKOUT_SESSION_KEY] = str(order.public_id)
     return checkout_session["url"]
 
 
-def checkout_order(session: SessionBase) -> Order | None:
-    """Return the order this session last checked out, if there is one."""
-    public_id = session.get(CHECKOUT_SESSION_KEY)
-    if not public_id or not is_uuid(public_id):
-        return None
-    return Order.objects.filter(public_id=public_id).only("status", "cart_key").first()
+def order_is_starting(order: Order) -> bool:
+    """Return whether another request is still creating the order's session."""
+    return (
+        order.status == Order.Status.PENDING
+        and order.checkout_session_id is None
+        and order.created_at > timezone.now() - STARTING_TIME
+    )
 
 
-def checkout_pending(session: SessionBase) -> bool:
-    """Return whether the session's last checkout still waits for payment."""
-    order = checkout_order(session)
-    return order is not None and order.status == Order.Status.PENDING
+def checkouts_settled(references: list[str]) -> SettledCheckouts:
+    """Say which of a cart's checkouts are over, and what the paid ones bought.
 
-
-def checkout_settle_cart(session: SessionBase) -> None:
-    """Empty the cart once the order it was checked out as is paid.
-
-    Runs on the shopper's next request, so the cart empties whichever way they
-    come back: the success page, the home page, or days later.
+    The cart calls this (``storefront.cart.register_checkout_settler``) while
+    it has checkouts outstanding: one query, and one more once one is paid.
     """
-    if CHECKOUT_SESSION_KEY not in session:
-        return
-    order = checkout_order(session)
-    if order is None or order.status in {Order.Status.FAILED, Order.Status.EXPIRED}:
-        del session[CHECKOUT_SESSION_KEY]
-    elif order.status == Order.Status.PAID:
-        del session[CHECKOUT_SESSION_KEY]
-        cart = Cart(session)
-        # A cart changed since checkout is a new cart; only the paid one goes.
-        if cart_key(cart.quantities) == order.cart_key:
-            cart.clear()
-
-
-def checkout_settle_cart_when_locked(
-    sender: object, *, request: HttpRequest, **kwargs: object
-) -> None:
-    """Settle the cart of a session that a view has just locked and read."""
-    checkout_settle_cart(request.session)
+    statuses = {
+        str(public_id): status
+        for public_id, status in Order.objects.filter(
+            public_id__in=[reference for reference in references if is_uuid(reference)]
+        ).values_list("public_id", "status")
+    }
+    over = {
+        reference
+        for reference in references
+        if statuses.get(reference) != Order.Status.PENDING
+    }
+    paid = [
+        reference
+        for reference in over
+        if statuses.get(reference)
+        not in {None, Order.Status.FAILED, Order.Status.EXPIRED}
+    ]
+    quantities: dict[int, int] = {}
+    if paid:
+        for product_id, quantity in OrderItem.objects.filter(
+            order__public_id__in=paid, product__isnull=False
+        ).values_list("product_id", "quantity"):
+            quantities[product_id] = quantities.get(product_id, 0) + quantity
+    return SettledCheckouts(references=frozenset(over), paid_quantities=quantities)

@@ -7,11 +7,11 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, QuerySet, Sum
+from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from payments.models import Order, order_access_token_new
+from payments.models import Order, OrderProblem, order_access_token_new
 from storefront.money import format_money
 
 logger = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ CSV_HEADER = [
     "total_cents",
     "total",
     "currency",
-    "problem",
+    "problems",
 ]
 CSV_CHUNK = 500
 
@@ -145,9 +145,20 @@ def csv_safe(value: object) -> str:
 
 
 def orders_csv_rows(orders: QuerySet[Order]) -> Iterator[list[str]]:
-    """Yield the header, then one row per order: money in cents and formatted."""
+    """Yield the header, then one row per order: money in cents and formatted.
+
+    Three queries per chunk of orders: the orders, their items, their open
+    problems.
+    """
     yield CSV_HEADER
-    queryset = orders.prefetch_related("items").order_by("-created_at", "-pk")
+    unresolved = Prefetch(
+        "problems",
+        queryset=OrderProblem.objects.filter(resolved_at__isnull=True),
+        to_attr="unresolved_problems",
+    )
+    queryset = orders.prefetch_related("items", unresolved).order_by(
+        "-created_at", "-pk"
+    )
     for order in queryset.iterator(chunk_size=CSV_CHUNK):
         yield [
             csv_safe(value)
@@ -161,7 +172,7 @@ def orders_csv_rows(orders: QuerySet[Order]) -> Iterator[list[str]]:
                 order.total_cents,
                 format_money(order.total_cents, order.currency),
                 order.currency,
-                order.problem,
+                "; ".join(problem.message for problem in order.unresolved_problems),
             )
         ]
 

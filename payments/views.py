@@ -2,9 +2,9 @@ from __future__ import annotations
 
 import logging
 import re
+import uuid
 from datetime import timedelta
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import (
     HttpRequest,
@@ -17,22 +17,26 @@ from django.shortcuts import render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from payments import stripe_api
 from payments.checkout import (
+    CHECKOUT_FAILED,
     SHOPPER_SESSION_KEY,
     CheckoutError,
-    checkout_settle_cart,
-    checkout_start,
+    checkout_order_for_cart,
+    checkout_session_create,
+    order_is_starting,
 )
-from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import Order
-from payments.webhooks import EventMalformed, stripe_event_process
+from payments.reconcile import order_check_with_stripe
+from payments.webhooks import EventMalformed, stripe_event_receive
+from shop.http import HtmxHttpRequest, here
 from storefront.cart import Cart
-from storefront.throttle import over_limit, serialize_session
-from storefront.views import HtmxHttpRequest
+from storefront.rate_limits import TOO_MANY_CHECKOUTS, checkout_over_limit
+from storefront.session_lock import session_lock
 
 logger = logging.getLogger(__name__)
 
@@ -41,32 +45,57 @@ SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 WEBHOOK_MAX_BYTES = 256 * 1024
 
 
-TOO_MANY_CHECKOUTS = (
-    "Too many checkout attempts in a short time. Please wait a minute and try again."
-)
-
-
 @require_POST
-@serialize_session
-def checkout(request: HttpRequest) -> HttpResponse:
-    if over_limit(request, group="checkout", rate=settings.RATELIMIT_CHECKOUT):
+def checkout(request: HtmxHttpRequest) -> HttpResponse:
+    if checkout_over_limit(request):
         messages.error(request, TOO_MANY_CHECKOUTS)
-        context = {"cart": Cart(request.session).contents()}
+        context = {"cart": Cart(request.session).contents(), "here": here(request)}
         return render(request, "storefront/cart.html", context, status=429)
-    cart_url = request.build_absolute_uri(reverse("storefront:cart"))
-    success_url = request.build_absolute_uri(reverse("payments:success"))
     try:
-        url = checkout_start(
-            session=request.session,
+        with session_lock(request):
+            start = checkout_order_for_cart(session=request.session)
+        # Stripe is called with the session's lock released.
+        if not start.created:
+            # The same cart again: its open Checkout Session, or the page that
+            # waits for the click a moment ago to create it.
+            url = start.order.checkout_url or reverse(
+                "payments:checkout-continue", args=[start.order.public_id]
+            )
+            return HttpResponseRedirect(url, status=303)
+        success_url = request.build_absolute_uri(reverse("payments:success"))
+        url = checkout_session_create(
+            order=start.order,
             success_url=f"{success_url}?session_id={{CHECKOUT_SESSION_ID}}",
-            cancel_url=cart_url,
+            cancel_url=request.build_absolute_uri(reverse("storefront:cart")),
         )
     except CheckoutError as error:
         messages.error(request, error.message)
         return HttpResponseRedirect(reverse("storefront:cart"), status=303)
-    # The session now gives access to an order: a new key defeats fixation.
-    request.session.cycle_key()
     return HttpResponseRedirect(url, status=303)
+
+
+@require_GET
+@never_cache
+def checkout_continue(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpResponse:
+    """Send the shopper on to the order's Checkout Session once it exists.
+
+    A second click on Checkout lands here while the first is still waiting for
+    Stripe; the page looks again every second until the session is there.
+    """
+    shopper = request.session.get(SHOPPER_SESSION_KEY)
+    order = Order.objects.filter(public_id=public_id, shopper_key=shopper).first()
+    if not shopper or order is None:
+        return render(request, "payments/order_not_found.html", status=404)
+    if order.status == Order.Status.PENDING and order.checkout_url:
+        return HttpResponseRedirect(order.checkout_url, status=303)
+    if order_is_starting(order):
+        return render(request, "payments/checkout_continue.html", {"order": order})
+    if order.status in {Order.Status.PENDING, Order.Status.FAILED}:
+        # Stripe refused, or the request died before it answered (the
+        # reconciler fails such an order). Either way the cart is intact.
+        messages.error(request, CHECKOUT_FAILED)
+        return HttpResponseRedirect(reverse("storefront:cart"), status=303)
+    return HttpResponseRedirect(order.get_absolute_url(), status=303)
 
 
 @require_GET
@@ -82,14 +111,7 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         # Someone else's session, or none at all: show nothing about it.
         return render(request, "payments/order_not_found.html", status=404)
 
-    if order.status == Order.Status.PENDING:
-        try:
-            session = stripe_api.checkout_session_retrieve(session_id)
-            order = order_sync_with_session(session=session, by="success-page").order
-        except stripe_api.StripeUnavailable as error:
-            # The webhook or the reconciler will settle it; say it is processing.
-            logger.warning("success page: order_id=%s %s", order.public_id, error)
-    checkout_settle_cart(request.session)
+    order = order_check_with_stripe(order=order, by="success-page")
 
     context = {
         "order": order,
@@ -133,15 +155,19 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             payload=payload,
             signature=request.headers.get("Stripe-Signature", ""),
         )
+    except stripe_api.WebhookBodyInvalid as error:
+        logger.warning("webhook refused: %s", error)
+        return HttpResponseBadRequest(str(error))
     except stripe_api.WebhookSignatureInvalid as error:
         logger.warning("webhook refused: %s", error)
         return HttpResponseBadRequest("Invalid signature.")
     try:
-        outcome = stripe_event_process(event=event)
+        outcome = stripe_event_receive(event=event)
     except EventMalformed as error:
         logger.warning("webhook refused: event_id=%s %s", event.get("id"), error)
         return HttpResponseBadRequest(str(error))
-    except OrderNotFound as error:
-        logger.warning("webhook: event_id=%s %s", event.get("id"), error)
-        return HttpResponse("Unknown Checkout Session.", status=404)
+    except stripe_api.StripeUnavailable as error:
+        # Stripe delivers the event again later; by then it may answer.
+        logger.warning("webhook deferred: event_id=%s %s", event.get("id"), error)
+        return HttpResponse("Stripe could not be asked; try again.", status=503)
     return JsonResponse({"received": True, "outcome": outcome})

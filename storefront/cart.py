@@ -1,25 +1,48 @@
 """The shopping cart: product ids and quantities in the shopper's session.
 
-The session holds nothing but ``{"<product id>": quantity}``. Names and prices are
-read from the database every time the cart is shown, so a price can never come
-from the client and a price change shows at once.
+The session holds nothing but ``{"<product id>": quantity}``, and the references
+of the checkouts the cart was sent to. Names and prices are read from the
+database every time the cart is shown, so a price can never come from the
+client and a price change shows at once.
+
+Once a checkout is paid, what it paid for leaves the cart. The payments app
+says which checkouts are settled (``register_checkout_settler``; storefront
+never imports payments); the cart takes their items out as it is read, and
+the next change, made under the session's lock, saves that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
-from django.db import connection
 
 from storefront.models import Product
 
 # What a cart line shows and checks; the rest of a product stays in the database.
-# In the model's order, as Model.from_db() takes a row's values.
-CART_PRODUCT_FIELDS = ("id", "name", "price_cents", "is_active")
+CART_PRODUCT_FIELDS = ("name", "price_cents", "is_active")
+# A shopper has a checkout or two open at once; more than this are forgotten.
+MAX_CHECKOUTS = 10
+
+
+@dataclass(frozen=True)
+class SettledCheckouts:
+    """Which of a cart's checkouts are over, and what the paid ones bought."""
+
+    references: frozenset[str] = frozenset()
+    paid_quantities: Mapping[int, int] = field(default_factory=dict)
+
+
+CheckoutSettler = Callable[[list[str]], SettledCheckouts]
+_checkout_settlers: list[CheckoutSettler] = []
+
+
+def register_checkout_settler(settler: CheckoutSettler) -> None:
+    """Let ``settler`` say which of a cart's checkouts are over (payments does)."""
+    if settler not in _checkout_settlers:
+        _checkout_settlers.append(settler)
 
 
 class CartError(Exception):
@@ -64,18 +87,22 @@ class CartContents:
 
 
 class Cart:
-    """A cart stored in ``request.session`` under one key."""
+    """A cart stored in ``request.session`` under two keys."""
 
     session_key = "cart"
+    checkouts_session_key = "cart_checkouts"
 
     def __init__(self, session: SessionBase) -> None:
         self.session = session
         self.max_quantity: int = settings.CART_MAX_QUANTITY
         self.max_lines: int = settings.CART_MAX_LINES
-        self._quantities = self._load()
         # The products this request has read, by id; None for an id with no
         # product. Each id is read once.
         self._products: dict[int, Product | None] = {}
+        self._quantities = self._load()
+        self._checkouts = self._load_checkouts()
+        if self._checkouts:
+            self._settle_checkouts()
 
     def _load(self) -> dict[int, int]:
         """Return the stored quantities, skipping anything malformed."""
@@ -96,11 +123,61 @@ class Cart:
                 break
         return quantities
 
+    def _load_checkouts(self) -> list[str]:
+        stored = self.session.get(self.checkouts_session_key)
+        if not isinstance(stored, list):
+            return []
+        return [reference for reference in stored if isinstance(reference, str)][
+            -MAX_CHECKOUTS:
+        ]
+
+    def _settle_checkouts(self) -> None:
+        """Forget the checkouts that are over; take out what the paid ones bought.
+
+        Only in memory: a request that only reads the cart never writes the
+        session. The next change saves it.
+        """
+        for settler in _checkout_settlers:
+            settled = settler(self._checkouts)
+            self._checkouts = [
+                reference
+                for reference in self._checkouts
+                if reference not in settled.references
+            ]
+            for product_id, paid in settled.paid_quantities.items():
+                left = self._quantities.get(product_id, 0) - paid
+                if left > 0:
+                    self._quantities[product_id] = left
+                else:
+                    self._quantities.pop(product_id, None)
+
     def _save(self) -> None:
+        """Write the cart to the session, leaving out products no longer on sale."""
+        products = self._products_read(set(self._quantities))
+        self._quantities = {
+            product_id: quantity
+            for product_id, quantity in self._quantities.items()
+            if (product := products.get(product_id)) is not None and product.is_active
+        }
         self.session[self.session_key] = {
             str(product_id): quantity
             for product_id, quantity in self._quantities.items()
         }
+        if self._checkouts:
+            self.session[self.checkouts_session_key] = self._checkouts
+        else:
+            self.session.pop(self.checkouts_session_key, None)
+
+    @property
+    def checkouts(self) -> list[str]:
+        """Return the references of the cart's checkouts that are not over yet."""
+        return list(self._checkouts)
+
+    def checkout_started(self, *, reference: str) -> None:
+        """Remember that the cart, as it is, went to checkout as ``reference``."""
+        if reference not in self._checkouts:
+            self._checkouts = [*self._checkouts, reference][-MAX_CHECKOUTS:]
+        self._save()
 
     @property
     def quantities(self) -> dict[int, int]:
@@ -148,11 +225,6 @@ class Cart:
         del self._quantities[product_id]
         self._save()
 
-    def clear(self) -> None:
-        """Empty the cart."""
-        self._quantities = {}
-        self.session.pop(self.session_key, None)
-
     def product_on_sale(self, product_id: int) -> Product | None:
         """Return the product with this id if it is on sale, else None.
 
@@ -181,45 +253,18 @@ class Cart:
             else:
                 removed.append(product.name if product else "An item")
         if removed:
+            # Saved with the next change, under the session's lock.
             self._quantities = {line.product.pk: line.quantity for line in lines}
-            self._save()
         return CartContents(lines=lines, removed=removed)
 
     def _products_read(self, product_ids: set[int]) -> dict[int, Product | None]:
         """Return these products by id, reading only those not read before."""
-        missing = sorted(product_ids - self._products.keys())
+        missing = product_ids - self._products.keys()
         if missing:
-            with connection.cursor() as cursor:
-                cursor.execute(_products_statement(len(missing)), missing)
-                found = {
-                    row[0]: Product.from_db(connection.alias, CART_PRODUCT_FIELDS, row)
-                    for row in cursor.fetchall()
-                }
+            found = Product.objects.only(*CART_PRODUCT_FIELDS).in_bulk(missing)
             self._products.update({pk: found.get(pk) for pk in missing})
         return self._products
 
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self.max_quantity:
             raise CartError(f"Choose a quantity from 1 to {self.max_quantity}.")
-
-
-@lru_cache(maxsize=settings.CART_MAX_LINES + 1)
-def _products_statement(count: int) -> str:
-    """Return the SQL that reads ``count`` products by id, compiled once.
-
-    Compiling the ORM's query costs more than running it, on every cart change
-    and every page with a cart. It depends only on how many ids there are.
-    """
-    in_model_order = [
-        field.attname
-        for field in Product._meta.concrete_fields
-        if field.attname in CART_PRODUCT_FIELDS
-    ]
-    assert list(CART_PRODUCT_FIELDS) == in_model_order, in_model_order
-    ids = range(1, count + 1)
-    query = (
-        Product.objects.filter(pk__in=ids).order_by().values_list(*CART_PRODUCT_FIELDS)
-    )
-    sql, params = query.query.sql_with_params()
-    assert params == tuple(ids), "the statement's only parameters are the ids"
-    return sql

@@ -6,7 +6,8 @@ and the ``next`` field. So the cards are rendered with a marker in place of
 each, kept per process keyed by the rows they show, and the markers are
 replaced on every request. The key is the content itself, so a changed product
 shows at once, in every process, with nothing to invalidate. The rest of what
-the cards show (the currency, the cart's URL) is fixed for a process's life.
+the cards show (the currency, the cart's URL, the cart's limits) is fixed for a
+process's life.
 """
 
 from __future__ import annotations
@@ -15,8 +16,7 @@ from functools import lru_cache
 from typing import NamedTuple
 
 from django.conf import settings
-from django.core.paginator import Paginator
-from django.db import connection
+from django.core.paginator import Page, Paginator
 from django.db.models import QuerySet
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -43,45 +43,10 @@ def product_cards_queryset() -> QuerySet:
     return Product.objects.filter(is_active=True).values_list(*ProductCard._fields)
 
 
-class CatalogRows:
-    """The rows of the products on sale, as a Paginator slices and counts them.
-
-    The ORM builds and compiles a queryset anew each time it runs, about a sixth
-    of the home page's cost. These two statements never change, so they are
-    compiled once per process, from ``product_cards_queryset()``.
-    """
-
-    def count(self) -> int:
-        sql, params = _count_statement()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchone()[0]
-
-    def __getitem__(self, page: slice) -> list[tuple]:
-        sql, params = _rows_statement()
-        with connection.cursor() as cursor:
-            cursor.execute(sql, (*params, page.stop - page.start, page.start))
-            return cursor.fetchall()
-
-
-class CatalogPaginator(Paginator):
-    """Pages of the products on sale, read by statements compiled once."""
-
-    def __init__(self) -> None:
-        super().__init__(CatalogRows(), settings.PRODUCTS_PER_PAGE)
-
-
-@lru_cache(maxsize=1)
-def _count_statement() -> tuple[str, tuple]:
-    query = product_cards_queryset().order_by().values_list("pk").query
-    sql, params = query.sql_with_params()
-    return f"SELECT COUNT(*) FROM ({sql}) AS products_on_sale", params
-
-
-@lru_cache(maxsize=1)
-def _rows_statement() -> tuple[str, tuple]:
-    sql, params = product_cards_queryset().query.sql_with_params()
-    return f"{sql} LIMIT %s OFFSET %s", params
+def catalog_page(number: str | None) -> Page:
+    """Return a page of the products on sale (any bad number gives a real page)."""
+    paginator = Paginator(product_cards_queryset(), settings.PRODUCTS_PER_PAGE)
+    return paginator.get_page(number)
 
 
 def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:
@@ -98,6 +63,7 @@ def _product_cards_html(cards: tuple[ProductCard, ...]) -> str:
     context = {
         "products": cards,
         "cart_add_url": reverse("storefront:cart-add"),
+        "cart_max_quantity": settings.CART_MAX_QUANTITY,
         "csrf_token": CSRF_TOKEN_SLOT,
         "here": NEXT_SLOT,
     }

@@ -2,29 +2,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from django.conf import settings
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect
 from django.middleware.csrf import get_token
 from django.shortcuts import render
-from django.urls import reverse
-from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_POST
-from django_htmx.middleware import HtmxDetails
 
+from shop.http import HtmxHttpRequest, here, redirect_target
 from storefront.cart import Cart, CartContents, CartError
-from storefront.catalog import CatalogPaginator, product_cards
+from storefront.catalog import catalog_page, product_cards
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
-from storefront.throttle import over_limit, serialize_session
-
-TOO_MANY = "Too many changes in a short time. Please wait a minute and try again."
-
-
-class HtmxHttpRequest(HttpRequest):
-    htmx: HtmxDetails
+from storefront.rate_limits import TOO_MANY_CHANGES, cart_change_over_limit
+from storefront.session_lock import serialize_session
 
 
-def cart_contents(request: HttpRequest, cart: Cart | None = None) -> CartContents:
+def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartContents:
     """Return the visitor's cart, telling them about products that left it."""
     if cart is None:
         cart = Cart(request.session)
@@ -38,17 +30,19 @@ def cart_contents(request: HttpRequest, cart: Cart | None = None) -> CartContent
 
 @require_GET
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    page = CatalogPaginator().get_page(request.GET.get("page"))
+    page = catalog_page(request.GET.get("page"))
     # One token for the whole page: each get_token() call masks it anew.
     csrf_token = get_token(request)
     page_here = here(request)
+    cart = cart_contents(request)
     context = {
         "page": page,
         "product_cards": product_cards(
             page.object_list, csrf_token=csrf_token, here=page_here
         ),
         "csrf_token": csrf_token,
-        "cart": cart_contents(request),
+        "cart": cart,
+        "cart_count": cart.count,
         "here": page_here,
     }
     return render(request, "storefront/index.html", context)
@@ -56,9 +50,10 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
 
 @require_GET
 def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
+    cart = cart_contents(request)
+    context = {"cart": cart, "cart_count": cart.count, "here": here(request)}
     if request.htmx:
-        return render_cart_fragment(request, cart_contents(request))
-    context = {"cart": cart_contents(request), "here": here(request)}
+        return render(request, "storefront/index.html#cart", context)
     return render(request, "storefront/cart.html", context)
 
 
@@ -105,8 +100,8 @@ def cart_change(
     cart = Cart(request.session)
     form = form_class(request.POST, cart=cart)
     status = 200
-    if over_limit(request, group="cart", rate=settings.RATELIMIT_CART):
-        messages.error(request, TOO_MANY)
+    if cart_change_over_limit(request):
+        messages.error(request, TOO_MANY_CHANGES)
         status = 429
     elif not form.is_valid():
         messages.error(request, first_error(form))
@@ -118,45 +113,13 @@ def cart_change(
             messages.error(request, error.message)
             status = 422
 
+    if status == 200 and not request.htmx:
+        return HttpResponseRedirect(redirect_target(request), status=303)
+    contents = cart_contents(request, cart)
+    context = {"cart": contents, "cart_count": contents.count, "here": here(request)}
     if request.htmx:
-        return render_cart_fragment(
-            request, cart_contents(request, cart), status=status
+        # The cart, and out of band the header's count.
+        return render(
+            request, "storefront/index.html#cart_swap", context, status=status
         )
-    if status != 200:
-        context = {"cart": cart_contents(request, cart), "here": here(request)}
-        return render(request, "storefront/cart.html", context, status=status)
-    return HttpResponseRedirect(redirect_target(request), status=303)
-
-
-def render_cart_fragment(
-    request: HtmxHttpRequest, contents: CartContents, status: int = 200
-) -> HttpResponse:
-    """Render the cart and, out of band, the header's cart count."""
-    context = {
-        "cart": contents,
-        "cart_count": contents.count,
-        "here": here(request),
-        # A string, not the context processor's lazy object: every line's form
-        # prints it.
-        "csrf_token": get_token(request),
-    }
-    return render(request, "storefront/_cart_fragment.html", context, status=status)
-
-
-def here(request: HtmxHttpRequest) -> str:
-    """Return the page the shopper is on, for the forms' ``next`` field."""
-    if request.method == "POST":
-        return redirect_target(request)
-    if request.htmx and request.htmx.current_url_abs_path:
-        return request.htmx.current_url_abs_path
-    return request.get_full_path()
-
-
-def redirect_target(request: HttpRequest) -> str:
-    """Return the safe local URL the form came from, or the home page."""
-    target = request.POST.get("next", "")
-    if url_has_allowed_host_and_scheme(
-        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
-    ):
-        return target
-    return reverse("storefront:index")
+    return render(request, "storefront/cart.html", context, status=status)

@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
-from payments.models import Order, OrderItem
+from payments.models import Order, OrderItem, OrderProblem
 
 pytestmark = pytest.mark.django_db
 
@@ -25,8 +25,8 @@ INDEX_URL = reverse("admin:index")
 # for the days and two counts.
 DASHBOARD_QUERIES = 7
 # Session, user, permissions (twice), the list's count, then per 500 orders one
-# query for the orders and one for their items.
-EXPORT_QUERIES = 7
+# query for the orders, one for their items and one for their open problems.
+EXPORT_QUERIES = 8
 
 
 def paid(days_ago: int, total_cents: int, **fields) -> Order:
@@ -54,21 +54,31 @@ def viewer(client, django_user_model):
 
 @pytest.fixture
 def sales(db) -> list[Order]:
-    """Two orders paid today, one three days ago, one pending, one with a problem."""
-    return [
+    """Two orders paid today, one three days ago, one 40 days ago, two pending.
+
+    The last has two unresolved problems and one settled; the first, one settled.
+    """
+    orders = [
         paid(0, 1000),
         paid(0, 2550),
         paid(3, 99999),
         paid(40, 5000),  # outside the 30 days
         baker.make(Order, status=Order.Status.PENDING, total_cents=700, currency="usd"),
-        baker.make(
-            Order,
-            status=Order.Status.PENDING,
-            total_cents=800,
-            currency="usd",
-            problem="Amount mismatch: Stripe says 1 usd.",
-        ),
+        baker.make(Order, status=Order.Status.PENDING, total_cents=800, currency="usd"),
     ]
+    for message, resolved_at in [
+        ("Amount mismatch: Stripe says 1 usd.", None),
+        ("Checked with Stripe: still unpaid.", None),
+        ("Stripe was unreachable.", timezone.now()),  # settled since
+    ]:
+        OrderProblem.objects.create(
+            order=orders[-1], message=message, resolved_at=resolved_at
+        )
+    # A problem settled since: no longer needing attention.
+    OrderProblem.objects.create(
+        order=orders[0], message="Stripe was unreachable.", resolved_at=timezone.now()
+    )
+    return orders
 
 
 def rect_heights(html: str, chart_id: str) -> list[float]:
@@ -208,14 +218,14 @@ def test_csv_export_neutralises_spreadsheet_formulas(viewer):
         unit_price_cents=500,
         quantity=1,
     )
-    Order.objects.filter(pk=order.pk).update(problem="-2+3")
+    OrderProblem.objects.create(order=order, message="-2+3")
 
     header, row = read_csv(viewer.get(EXPORT_URL))
 
     record = dict(zip(header, row, strict=True))
     assert record["customer_email"] == '\'=HYPERLINK("http://evil.example")'
     assert record["items"] == "1 x @SUM(1+1)"  # starts with a digit: harmless
-    assert record["problem"] == "'-2+3"
+    assert record["problems"] == "'-2+3"
     assert not any(cell.startswith(("=", "+", "-", "@")) for cell in row)
 
 
@@ -223,6 +233,11 @@ def test_csv_export_follows_the_order_lists_filters(viewer, sales):
     rows = read_csv(viewer.get(EXPORT_URL, {"status__exact": "pending"}))
 
     assert sorted(row[6] for row in rows[1:]) == ["700", "800"]
+    problems = {row[6]: row[9] for row in rows[1:]}
+    assert problems["800"] == (
+        "Checked with Stripe: still unpaid.; Amount mismatch: Stripe says 1 usd."
+    )
+    assert problems["700"] == ""
     everything = read_csv(viewer.get(EXPORT_URL))
     assert len(everything) == 1 + len(sales)
 

@@ -15,7 +15,7 @@ def give_each_order_a_token(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_stripe_event_received_index'),
+        ('payments', '0004_order_problems_and_stripe_checked_at'),
     ]
 
     operations = [

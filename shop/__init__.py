@@ -1,0 +1,1 @@
+"""What both apps share and neither owns: the typed request, the cache backend."""
