@@ -386,8 +386,14 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 SHOP_STAFF_EMAIL = os.environ.get(
     "SHOP_STAFF_EMAIL", "staff@localhost" if DEBUG else ""
 )
-# The shop's address as shoppers reach it, for links in emails.
-SHOP_BASE_URL = os.environ.get("SHOP_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# The shop's address as shoppers reach it, for links in emails. Without it,
+# production links go to the first allowed host over https.
+SHOP_BASE_URL = os.environ.get(
+    "SHOP_BASE_URL",
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}"
+    if not DEBUG and ALLOWED_HOSTS and ALLOWED_HOSTS[0] != "*"
+    else "http://127.0.0.1:8000",
+).rstrip("/")
 # Seconds before each retry of a failed send; after the last, the email is
 # marked failed for an operator.
 SHOP_EMAIL_RETRY_SECONDS = env_whole_numbers(

@@ -24,6 +24,7 @@ NAMES = [
     "ANYMAIL",
     "DEFAULT_FROM_EMAIL",
     "SHOP_STAFF_EMAIL",
+    "SHOP_BASE_URL",
 ]
 
 
@@ -92,6 +93,26 @@ def test_production_sends_no_staff_notice_unless_asked():
     settings = email_settings(DEBUG="false", SECRET_KEY="x" * 50)
 
     assert settings["SHOP_STAFF_EMAIL"] == ""
+
+
+def test_links_in_emails_go_to_the_first_allowed_host_unless_told():
+    production = {"DEBUG": "false", "SECRET_KEY": "x" * 50}
+
+    assert email_settings()["SHOP_BASE_URL"] == "http://127.0.0.1:8000"
+    assert (
+        email_settings(**production, ALLOWED_HOSTS="shop.example.com,www.shop.example")[
+            "SHOP_BASE_URL"
+        ]
+        == "https://shop.example.com"
+    )
+    assert (
+        email_settings(
+            **production,
+            ALLOWED_HOSTS="shop.example.com",
+            SHOP_BASE_URL="https://www.shop.example/",
+        )["SHOP_BASE_URL"]
+        == "https://www.shop.example"
+    )
 
 
 @pytest.mark.parametrize(
