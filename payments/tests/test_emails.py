@@ -414,3 +414,21 @@ def test_emails_left_unsent_by_a_killed_worker_are_queued_again(
     assert new.task_result.kwargs == {"email_id": stuck.pk}
     call_command("requeue_stuck_emails", stdout=output)
     assert output.getvalue().endswith("Queued 0 stuck email(s) again.\n")
+
+
+def test_html_email_escapes_what_the_shop_did_not_write(pending_order, tasks_queued):
+    pending_order.items.update(product_name='<img src=x onerror=alert(1)> & "Co"')
+    order_transition(
+        order_id=pending_order.pk,
+        to=Order.Status.PAID,
+        by="test",
+        customer_email=SHOPPER,
+    )
+
+    run_queued(tasks_queued)
+
+    for message in mail.outbox:
+        html = message.alternatives[0][0]
+        assert "<img" not in html
+        assert "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;Co&quot;" in html
+        assert '1 x <img src=x onerror=alert(1)> & "Co" at' in message.body
