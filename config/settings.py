@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 
@@ -53,6 +54,47 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items or default
 
 
+def email_settings(url: str) -> dict[str, object]:
+    """Return the email backend's settings for an EMAIL_URL.
+
+    console: (the default) prints each message; file:///path writes one file per
+    message; smtp://user:password@host:587 uses STARTTLS, smtps:// TLS from the
+    start (port 465), smtp+plain:// neither (a relay on the same machine);
+    anymail://<esp> sends through an email provider's API with django-anymail,
+    its credentials in ANYMAIL_<ESP>_<SETTING> variables.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme == "file":
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parts.path),
+        }
+    if scheme in {"smtp", "smtps", "smtp+plain"}:
+        if not parts.hostname:
+            raise SystemExit(f"EMAIL_URL needs a host: {scheme}://user:pass@host:port")
+        options = parse_qs(parts.query)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname,
+            "EMAIL_PORT": parts.port
+            or {"smtps": 465, "smtp+plain": 25}.get(scheme, 587),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_TLS": scheme == "smtp",
+            "EMAIL_USE_SSL": scheme == "smtps",
+            "EMAIL_TIMEOUT": int(options.get("timeout", ["10"])[0]),
+        }
+    if scheme == "anymail" and parts.hostname:
+        return {"EMAIL_BACKEND": f"anymail.backends.{parts.hostname}.EmailBackend"}
+    raise SystemExit(
+        "EMAIL_URL must start with console:, file://, smtp://, smtps://, "
+        f"smtp+plain:// or anymail://<provider>, not {scheme or url!r}."
+    )
+
+
 DEBUG = env_bool("DEBUG", default=True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -78,6 +120,8 @@ INSTALLED_APPS = [
     "django_htmx",
     "template_partials",
     "axes",
+    "django_tasks",
+    "django_tasks_db",
     "storefront",
     "payments",
 ]
@@ -314,3 +358,46 @@ STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
 STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)
 if STRIPE_CHECK_INTERVAL_SECONDS < 0:
     raise SystemExit("STRIPE_CHECK_INTERVAL_SECONDS must be at least 0.")
+
+# Background work (django-tasks; the database is the queue). Tasks are queued
+# in the same transaction as the change that causes them and run by
+# `python manage.py db_worker` (the Procfile's worker).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def env_whole_numbers(name: str, default: list[str]) -> list[int]:
+    try:
+        return [int(item) for item in env_list(name, default)]
+    except ValueError:
+        raise SystemExit(
+            f"{name} must be whole numbers, not {os.environ[name]!r}."
+        ) from None
+
+
+# Email. EMAIL_URL picks the backend (see email_settings above); the worker
+# sends, never a web request.
+globals().update(email_settings(os.environ.get("EMAIL_URL", "console:")))
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shop <shop@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where the new-order notice goes; none is sent when it is empty.
+SHOP_STAFF_EMAIL = os.environ.get(
+    "SHOP_STAFF_EMAIL", "staff@localhost" if DEBUG else ""
+)
+# The shop's address as shoppers reach it, for links in emails. Without it,
+# production links go to the first allowed host over https.
+SHOP_BASE_URL = os.environ.get(
+    "SHOP_BASE_URL",
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}"
+    if not DEBUG and ALLOWED_HOSTS and ALLOWED_HOSTS[0] != "*"
+    else "http://127.0.0.1:8000",
+).rstrip("/")
+# Seconds before each retry of a failed send; after the last, the email is
+# marked failed for an operator.
+SHOP_EMAIL_RETRY_SECONDS = env_whole_numbers(
+    "SHOP_EMAIL_RETRY_SECONDS", ["60", "300", "1800", "7200"]
+)

@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
+from payments.admin_orders import OrderAdminToolsMixin
 from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
@@ -90,7 +91,7 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     list_display = ["public_id", "status", "total", "customer_email", "created_at"]
     list_filter = ["status", NeedsAttentionFilter, "created_at"]
     search_fields = [
@@ -104,7 +105,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline, OrderProblemInline]
-    actions = ["reconcile_with_stripe", "resolve_problems"]
+    actions = ["reconcile_with_stripe", "resolve_problems", "revoke_order_links"]
     fields = [
         "public_id",
         "status",

@@ -17,6 +17,7 @@ from django.db import transaction
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from payments.emails import order_paid_emails_queue
 from payments.models import Order, OrderProblem
 
 logger = logging.getLogger(__name__)
@@ -66,6 +67,8 @@ def order_transition(
         {"at": now.isoformat(), "from": previous, "to": to, "by": by},
     ]
     order.save()
+    if to == Status.PAID:
+        order_paid_emails_queue(order=order)
     logger.info(
         "order %s: order_id=%s by=%s total_cents=%s%s",
         to,

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.db import models
 from django.urls import reverse
 
 from storefront.models import Product
+
+
+def order_access_token_new() -> str:
+    """Return a new secret for an order's page: 43 URL-safe characters."""
+    return secrets.token_urlsafe(32)
 
 
 class Order(models.Model):
@@ -16,6 +22,11 @@ class Order(models.Model):
         EXPIRED = "expired", "Expired"
 
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The secret in the order page's address (/orders/<token>/): whoever holds
+    # the link sees the order, from any device. An admin can replace it.
+    access_token = models.CharField(
+        max_length=64, unique=True, default=order_access_token_new, editable=False
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING
     )
@@ -69,7 +80,7 @@ class Order(models.Model):
         return f"Order {self.public_id}"
 
     def get_absolute_url(self) -> str:
-        return reverse("payments:success") + f"?session_id={self.checkout_session_id}"
+        return reverse("payments:order-detail", args=[self.access_token])
 
     @property
     def problem(self) -> str:
@@ -156,3 +167,49 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class OrderEmail(models.Model):
+    """One email about an order: queued once per event, sent once."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Order confirmation"
+        STAFF_NEW_ORDER = "staff_new_order", "New order (staff)"
+        SHIPPED = "shipped", "Shipped"
+        REFUNDED = "refunded", "Refund"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The event the email is about ("paid", a tracking number, a refund's id):
+    # the same event never makes a second email.
+    event_key = models.CharField(max_length=255)
+    recipient = models.EmailField()
+    # What the templates need beyond the order: carrier, tracking, refund amount.
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind", "event_key"], name="order_email_once_per_event"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+                name="order_email_sent_has_sent_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.order} to {self.recipient}"
