@@ -17,8 +17,12 @@ import stripe
 from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
     ChargeRetrieveParams,
+    DisputeRetrieveParams,
     PaymentIntentCancelParams,
     PaymentIntentRetrieveParams,
+    RefundCreateParams,
+    RefundListParams,
+    RefundRetrieveParams,
     ShippingRateCreateParams,
     ShippingRateRetrieveParams,
 )
@@ -46,13 +50,18 @@ SDK_PARAMS: dict[str, type] = {
     "GET /v1/charges/{id}": ChargeRetrieveParams,
     "POST /v1/shipping_rates": ShippingRateCreateParams,
     "GET /v1/shipping_rates/{id}": ShippingRateRetrieveParams,
+    "POST /v1/refunds": RefundCreateParams,
+    "GET /v1/refunds": RefundListParams,
+    "GET /v1/refunds/{id}": RefundRetrieveParams,
+    "GET /v1/disputes/{id}": DisputeRetrieveParams,
     "GET /v2/core/events/{id}": EventRetrieveParams,
 }
 
 
 def declared_fields(klass: type) -> set[str]:
     """Return the fields a StripeObject class declares, inherited ones included."""
-    fields: set[str] = set()
+    # A list declares its "object" only as OBJECT_NAME.
+    fields = {"object"} if hasattr(klass, "OBJECT_NAME") else set()
     for base in klass.__mro__:
         fields.update(
             name
@@ -149,7 +158,11 @@ def _existing_ids(double: StripeDouble, client: stripe.StripeClient) -> dict[str
     double.pay(session.id, delayed=True)
     double.settle(session.id, succeeded=False)
     payment_intent = double.sessions[session.id]["payment_intent"]
+    paid = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(paid.id)
     return {
+        "refunds": double.refund(paid.id, amount=100)["id"],
+        "disputes": double.dispute(paid.id)["id"],
         "checkout/sessions": session.id,
         "payment_intents": payment_intent,
         "charges": double.payment_intents[payment_intent]["latest_charge"],
@@ -188,7 +201,9 @@ def _served_objects(
     card = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
     double.pay(card.id)
     expand = {"expand": ["payment_intent.latest_charge"]}
-    yield "paid session", client.v1.checkout.sessions.retrieve(card.id, params=expand)
+    paid = client.v1.checkout.sessions.retrieve(card.id, params=expand)
+    yield "paid session", paid
+    card_payment = paid.payment_intent.id
     debit = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
     double.pay(debit.id, delayed=True)
     yield "processing", client.v1.checkout.sessions.retrieve(debit.id, params=expand)
@@ -196,6 +211,38 @@ def _served_objects(
     failed = client.v1.checkout.sessions.retrieve(debit.id, params=expand)
     yield "failed payment", failed
     yield "canceled", client.v1.payment_intents.cancel(failed.payment_intent.id)
+    yield (
+        "refund",
+        client.v1.refunds.create(
+            params={"payment_intent": card_payment, "amount": 100}
+        ),
+    )
+    yield "dashboard refund", client.v1.refunds.retrieve(double.refund(card.id)["id"])
+    yield (
+        "refunded charge",
+        client.v1.charges.retrieve(
+            double.payment_intents[card_payment]["latest_charge"]
+        ),
+    )
+    yield (
+        "refunds",
+        client.v1.refunds.list(params={"payment_intent": card.payment_intent}),
+    )
+    disputed = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(disputed.id)
+    dispute = double.dispute(disputed.id, reason="product_not_received")
+    yield "dispute", client.v1.disputes.retrieve(dispute["id"])
+    double.close_dispute(dispute["id"], won=False)
+    bank = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(bank.id, delayed=True)
+    double.settle(bank.id)
+    pending = double.refund(bank.id)
+    yield (
+        "failed refund",
+        client.v1.refunds.retrieve(
+            double.settle_refund(pending["id"], succeeded=False)["id"]
+        ),
+    )
     yield "expired", client.v1.checkout.sessions.expire(opened.id)
     shipped = client.v1.checkout.sessions.create(
         params={**SESSION_PARAMS, **SHIPPING_PARAMS}
@@ -254,7 +301,15 @@ def test_served_objects_are_read_as_their_sdk_classes(
 ) -> None:
     classes = {type(found).__name__ for _, found in served}
 
-    assert {"Session", "Event", "PaymentIntent", "ShippingRate"} <= classes
+    assert {
+        "Session",
+        "Event",
+        "PaymentIntent",
+        "ShippingRate",
+        "Refund",
+        "Dispute",
+        "Charge",
+    } <= classes
     assert any(name.startswith("V1CheckoutSession") for name in classes)
 
 
