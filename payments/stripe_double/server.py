@@ -1242,6 +1242,7 @@ class StripeDouble:
             ("GET", "/_double/sessions"): lambda: self.sessions,
             ("GET", "/_double/events"): lambda: self.events,
             ("GET", "/_double/thin_events"): lambda: self.thin_events,
+            ("GET", "/_double/payment_intents"): lambda: self.payment_intents,
             ("GET", "/_double/deliveries"): lambda: self.deliveries,
             ("GET", "/_double/requests"): lambda: self.requests,
         }

@@ -156,6 +156,8 @@ def test_silently_failed_bank_debit_sends_no_event_and_only_the_intent_tells(
     assert (session.status, session.payment_status) == ("complete", "unpaid")
     payment_intent = _payment_intent(double_client, double_session.id)
     assert payment_intent.status == "requires_payment_method"
+    listed = requests.get(f"{double_server.url}/_double/payment_intents", timeout=5)
+    assert listed.json()[payment_intent.id]["status"] == "requires_payment_method"
 
 
 def test_settling_twice_is_refused(
