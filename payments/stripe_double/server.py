@@ -393,6 +393,15 @@ class StripeDouble:
                 self._emit(f"checkout.session.async_payment_{outcome}", session)
             return copy.deepcopy(session)
 
+    def expire(self, session_id: str) -> dict[str, Any]:
+        """Expire an open session as if its expires_at had passed."""
+        with self._lock:
+            session = self._open_session(session_id)
+            self._expire(session)
+            return copy.deepcopy(session)
+
+    # What the dashboard and the banks do: refunds and disputes
+
     def refund(
         self,
         payment_id: str,
@@ -541,12 +550,7 @@ class StripeDouble:
         self._emit("charge.refunded", charge, request, previous_attributes=previous)
         return refund
 
-    def expire(self, session_id: str) -> dict[str, Any]:
-        """Expire an open session as if its expires_at had passed."""
-        with self._lock:
-            session = self._open_session(session_id)
-            self._expire(session)
-            return copy.deepcopy(session)
+    # The state behind those controls and the API
 
     def _complete(
         self, session_id: str, shopper: Shopper, *, delayed: bool
@@ -838,6 +842,8 @@ class StripeDouble:
             request_id,
         )
         return response
+
+    # API endpoints, as ACCEPTED_PARAMS lists them
 
     def _route(
         self,
@@ -1149,6 +1155,8 @@ class StripeDouble:
     ) -> Response:
         found = self._lookup(object_id, "dispute", param="dispute")
         return _json(200, self._expand(found, expansions(params)))
+
+    # The hosted page and the control endpoints
 
     def _handle_page(self, request: Request) -> Response:
         match = _PAGE_PATH.fullmatch(request.path)
