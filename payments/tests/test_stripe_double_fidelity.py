@@ -87,6 +87,50 @@ def undeclared_fields(value: Any, path: str) -> Iterator[str]:
         yield from undeclared_fields(value[key], f"{path}.{key}")
 
 
+def mistyped_fields(value: Any, path: str) -> Iterator[str]:
+    """Yield the path of every field whose value its SDK annotation does not allow.
+
+    A null where the SDK declares no Optional, a string for an int, a value
+    outside a closed Literal: what the SDK's users would trip over.
+    """
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from mistyped_fields(item, f"{path}[{index}]")
+    if not isinstance(value, stripe.StripeObject):
+        return
+    hints: dict[str, Any] = {}
+    for base in reversed(type(value).__mro__):
+        hints.update(getattr(base, "__annotations__", {}))
+    for key in list(value.to_dict()):
+        item = value[key]
+        if key in hints and not _allows(hints[key], item):
+            yield f"{path}.{key} = {item!r} ({hints[key]})"
+        yield from mistyped_fields(item, f"{path}.{key}")
+
+
+def _allows(annotation: Any, value: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        return any(_allows(option, value) for option in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if value is None:
+        return annotation is type(None)
+    if annotation is typing.Any or isinstance(annotation, (str, typing.ForwardRef)):
+        return True
+    if origin is list:
+        return isinstance(value, list)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation in (str, float):
+        return isinstance(value, annotation)
+    if origin is not None or not isinstance(annotation, type):
+        return True
+    return isinstance(value, (annotation, stripe.StripeObject))
+
+
 def _typed_dict(annotation: Any, module: Any) -> type | None:
     """Return the TypedDict an annotation names, through NotRequired and List."""
     if isinstance(annotation, typing.ForwardRef):
@@ -294,6 +338,30 @@ def test_every_served_field_is_declared_by_the_sdk(
     ]
 
     assert undeclared == []
+
+
+def test_every_served_value_has_the_type_the_sdk_declares(
+    served: list[tuple[str, stripe.StripeObject]],
+) -> None:
+    mistyped = [
+        f"{name}: {field}"
+        for name, found in served
+        for field in mistyped_fields(found, type(found).__name__)
+    ]
+
+    assert mistyped == []
+
+
+def test_the_type_check_notices_a_null_the_sdk_does_not_allow() -> None:
+    session = stripe.checkout.Session.construct_from(
+        {"object": "checkout.session", "created": "yesterday", "custom_fields": None},
+        "sk_test_x",
+    )
+
+    assert [field.split(" = ")[0] for field in mistyped_fields(session, "s")] == [
+        "s.created",
+        "s.custom_fields",
+    ]
 
 
 def test_served_objects_are_read_as_their_sdk_classes(
