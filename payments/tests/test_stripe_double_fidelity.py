@@ -381,6 +381,15 @@ def test_served_objects_are_read_as_their_sdk_classes(
     assert any(name.startswith("V1CheckoutSession") for name in classes)
 
 
+def test_every_thin_event_type_has_its_own_sdk_class(
+    served: list[tuple[str, stripe.StripeObject]],
+) -> None:
+    thin = {name: type(found) for name, found in served if name.startswith("v1.")}
+
+    assert len(thin) >= 9
+    assert [name for name, klass in thin.items() if klass is stripe.v2.core.Event] == []
+
+
 def test_the_field_check_notices_a_field_the_sdk_lacks(
     double_client: stripe.StripeClient,
 ) -> None:
