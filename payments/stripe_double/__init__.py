@@ -11,8 +11,9 @@ API (any ``sk_test_``/``rk_test_`` key; unknown parameters get 400
         ``mode=payment`` with ``price_data`` line items; ui_mode ``hosted_page``;
         ``allowed_payment_method_types`` (card, us_bank_account, sepa_debit);
         ``shipping_address_collection``, ``shipping_options``,
-        ``phone_number_collection``; ``expand[]=payment_intent`` and
-        ``payment_intent.latest_charge``.
+        ``phone_number_collection``; ``expand[]=payment_intent``,
+        ``payment_intent.latest_charge`` and ``line_items``.
+    GET /v1/checkout/sessions/{id}/line_items
     GET /v1/payment_intents/{id} (``expand[]=latest_charge``), POST .../cancel
     GET /v1/charges/{id}
     POST /v1/shipping_rates, GET /v1/shipping_rates/{id}

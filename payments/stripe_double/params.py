@@ -85,6 +85,11 @@ LIST_REFUNDS_PARAMS: dict[str, Any] = {
 ACCEPTED_PARAMS: dict[str, dict[str, Any]] = {
     "POST /v1/checkout/sessions": SESSION_CREATE_PARAMS,
     "GET /v1/checkout/sessions/{id}": RETRIEVE_PARAMS,
+    "GET /v1/checkout/sessions/{id}/line_items": {
+        "expand": [None],
+        "limit": None,
+        "starting_after": None,
+    },
     "POST /v1/checkout/sessions/{id}/expire": RETRIEVE_PARAMS,
     "GET /v1/payment_intents/{id}": RETRIEVE_PARAMS,
     "POST /v1/payment_intents/{id}/cancel": PAYMENT_INTENT_CANCEL_PARAMS,

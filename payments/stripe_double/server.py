@@ -23,6 +23,7 @@ from .checkout_sessions import (
     choose_shipping_rate,
     complete_checkout_session,
     customer_details,
+    line_item_objects,
     new_checkout_session,
     shopper_problem,
     shopper_with_defaults,
@@ -181,6 +182,7 @@ class StripeDouble:
     def _clear(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._line_items: dict[str, list[dict[str, Any]]] = {}
+        self._line_item_objects: dict[str, list[dict[str, Any]]] = {}
         self._payment_intents: dict[str, dict[str, Any]] = {}
         self._charges: dict[str, dict[str, Any]] = {}
         self._shipping_rates: dict[str, dict[str, Any]] = {}
@@ -855,6 +857,7 @@ class StripeDouble:
         handlers: dict[str, Callable[..., Response]] = {
             "POST /v1/checkout/sessions": self._create_session,
             "GET /v1/checkout/sessions/{id}": self._retrieve_session,
+            "GET /v1/checkout/sessions/{id}/line_items": self._list_line_items,
             "POST /v1/checkout/sessions/{id}/expire": self._expire_session,
             "GET /v1/payment_intents/{id}": self._retrieve_payment_intent,
             "POST /v1/payment_intents/{id}/cancel": self._cancel_payment_intent,
@@ -884,7 +887,35 @@ class StripeDouble:
         self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
     ) -> Response:
         session = self._api_session(session_id)
-        return _json(200, self._expand(session, expansions(params)))
+        return _json(200, self._expand_session(session, expansions(params)))
+
+    def _list_line_items(
+        self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        self._api_session(session_id)
+        items = self._line_item_objects[session_id]
+        limit = 10
+        if "limit" in params:
+            limit = integer(params, "limit", minimum=1, maximum=100)
+        after = string(params, "starting_after")
+        if after is not None:
+            ids = [item["id"] for item in items]
+            if after not in ids:
+                raise InvalidParam(f"No such line item: '{after}'", "starting_after")
+            items = items[ids.index(after) + 1 :]
+        url = f"/v1/checkout/sessions/{session_id}/line_items"
+        return _json(200, list_object(url, items[:limit], len(items) > limit))
+
+    def _expand_session(
+        self, session: dict[str, Any], paths: list[str]
+    ) -> dict[str, Any]:
+        """Expand a session; line_items, which it does not hold, comes as a list."""
+        expanded = self._expand(session, [p for p in paths if p != "line_items"])
+        if "line_items" in paths:
+            items = self._line_item_objects[session["id"]]
+            url = f"/v1/checkout/sessions/{session['id']}/line_items"
+            expanded["line_items"] = list_object(url, items[:10], len(items) > 10)
+        return expanded
 
     def _expire_session(
         self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
@@ -898,7 +929,7 @@ class StripeDouble:
                 executed=True,
             )
         self._expire(session, request_info)
-        return _json(200, self._expand(session, expansions(params)))
+        return _json(200, self._expand_session(session, expansions(params)))
 
     def _retrieve_payment_intent(
         self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
@@ -1024,8 +1055,9 @@ class StripeDouble:
         for rate in rates:
             self._shipping_rates.setdefault(rate["id"], rate)
         self._line_items[session_id] = items
+        self._line_item_objects[session_id] = line_item_objects(items, now=now)
         self._sessions[session_id] = session
-        return _json(200, self._expand(session, fields["expand"]))
+        return _json(200, self._expand_session(session, fields["expand"]))
 
     def _shipping_rates_for(
         self, options: list[tuple[str, Any]], currency: str, *, now: int

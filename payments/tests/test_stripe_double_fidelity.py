@@ -29,6 +29,7 @@ from stripe.params import (
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionExpireParams,
+    SessionLineItemListParams,
     SessionRetrieveParams,
 )
 from stripe.params.v2.core import EventRetrieveParams
@@ -44,6 +45,7 @@ from .stripe_double_support import SESSION_PARAMS, SHIPPING_PARAMS, WebhookRecei
 SDK_PARAMS: dict[str, type] = {
     "POST /v1/checkout/sessions": SessionCreateParams,
     "GET /v1/checkout/sessions/{id}": SessionRetrieveParams,
+    "GET /v1/checkout/sessions/{id}/line_items": SessionLineItemListParams,
     "POST /v1/checkout/sessions/{id}/expire": SessionExpireParams,
     "GET /v1/payment_intents/{id}": PaymentIntentRetrieveParams,
     "POST /v1/payment_intents/{id}/cancel": PaymentIntentCancelParams,
@@ -240,8 +242,11 @@ def _served_objects(
 ) -> Iterator[tuple[str, stripe.StripeObject]]:
     """Yield every kind of object the double serves, as the SDK reads it."""
     double.event_payloads = "both"
-    opened = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    opened = client.v1.checkout.sessions.create(
+        params={**SESSION_PARAMS, "expand": ["line_items"]}
+    )
     yield "open session", opened
+    yield "line item", client.v1.checkout.sessions.line_items.list(opened.id).data[0]
     card = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
     double.pay(card.id)
     expand = {"expand": ["payment_intent.latest_charge"]}
@@ -374,6 +379,7 @@ def test_served_objects_are_read_as_their_sdk_classes(
         "Event",
         "PaymentIntent",
         "ShippingRate",
+        "LineItem",
         "Refund",
         "Dispute",
         "Charge",

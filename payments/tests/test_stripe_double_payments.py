@@ -77,7 +77,9 @@ def test_open_session_expands_payment_intent_to_null(
     assert session.payment_intent is None
 
 
-@pytest.mark.parametrize("path", ["metadata", "payment_intent.amount", "line_items"])
+@pytest.mark.parametrize(
+    "path", ["metadata", "payment_intent.amount", "customer_details", "line_item"]
+)
 def test_expanding_what_cannot_be_expanded_is_refused(
     double_server: StripeDouble,
     double_client: stripe.StripeClient,
