@@ -1449,12 +1449,6 @@ def _method_type(session: dict[str, Any], delayed: bool) -> str:
     return offered[0]
 
 
-def _done() -> threading.Event:
-    event = threading.Event()
-    event.set()
-    return event
-
-
 def _event_payloads(value: str) -> str:
     if value not in PAYLOADS:
         raise ValueError(f"event_payloads must be one of {', '.join(PAYLOADS)}")
