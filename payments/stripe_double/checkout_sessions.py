@@ -218,6 +218,52 @@ def choose_shipping_rate(session: dict[str, Any], rate: dict[str, Any]) -> None:
     session["presentment_details"]["presentment_amount"] = total
 
 
+def line_item_objects(
+    line_items: list[dict[str, Any]], *, now: int
+) -> list[dict[str, Any]]:
+    """Return a session's line items as Stripe lists them, each with its price."""
+    objects = []
+    for item in line_items:
+        amount = item["unit_amount"] * item["quantity"]
+        price = {
+            "id": new_id("price_"),
+            "object": "price",
+            "active": False,
+            "billing_scheme": "per_unit",
+            "created": now,
+            "currency": item["currency"],
+            "custom_unit_amount": None,
+            "livemode": False,
+            "lookup_key": None,
+            "metadata": {},
+            "nickname": None,
+            "product": new_id("prod_", 14),
+            "recurring": None,
+            "tax_behavior": "unspecified",
+            "tiers_mode": None,
+            "transform_quantity": None,
+            "type": "one_time",
+            "unit_amount": item["unit_amount"],
+            "unit_amount_decimal": str(item["unit_amount"]),
+        }
+        objects.append(
+            {
+                "id": new_id("li_"),
+                "object": "item",
+                "amount_discount": 0,
+                "amount_subtotal": amount,
+                "amount_tax": 0,
+                "amount_total": amount,
+                "currency": item["currency"],
+                "description": item["name"],
+                "metadata": {},
+                "price": price,
+                "quantity": item["quantity"],
+            }
+        )
+    return objects
+
+
 def default_payment_method_types(currency: str) -> list[str]:
     """Return what the dashboard's default configuration offers in a currency."""
     debit = {"usd": "us_bank_account", "eur": "sepa_debit"}.get(currency)

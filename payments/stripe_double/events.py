@@ -60,7 +60,8 @@ def thin_event(snapshot: dict[str, Any], *, now: float) -> dict[str, Any]:
             "type": "request",
             "request": {
                 "id": request["id"],
-                "idempotency_key": request.get("idempotency_key"),
+                # The SDK types it as a string, never null.
+                "idempotency_key": request.get("idempotency_key") or "",
             },
         }
     return {

@@ -25,7 +25,8 @@ table { width: 100%; border-collapse: collapse; margin: 1rem 0; }
 th, td { padding: .4rem; border-bottom: 1px solid #e3e8ee; text-align: left; }
 td.number, th.number { text-align: right; }
 tfoot th, tfoot td { font-weight: 700; border-bottom: 0; }
-label { display: block; font-weight: 600; margin-top: 1rem; }
+p { margin: 1rem 0 0; }
+label { display: block; font-weight: 600; }
 fieldset { margin-top: 1rem; border: 1px solid #e3e8ee; border-radius: 4px; }
 input[type=radio] { width: auto; }
 input, select { width: 100%; box-sizing: border-box; padding: .5rem; font: inherit;
@@ -119,25 +120,25 @@ def _payment_form(
     name = escape(form.get("name") or DEFAULT_NAME)
     parts = [
         '<form method="post">',
-        '<label for="email">Email</label>'
+        '<p><label for="email">Email</label>'
         f'<input type="email" id="email" name="email" value="{email}"'
-        f' autocomplete="email" required{readonly}>',
+        f' autocomplete="email" required{readonly}></p>',
     ]
     collection = session["shipping_address_collection"]
     if collection:
         parts.append(_address_fields(collection["allowed_countries"], name, form))
     else:
         parts.append(
-            '<label for="name">Name on the card or account</label>'
+            '<p><label for="name">Name on the card or account</label>'
             f'<input id="name" name="name" value="{name}" autocomplete="name"'
-            " required>"
+            " required></p>"
         )
     if session["phone_number_collection"]["enabled"]:
         phone = escape(form.get("phone", ""))
         parts.append(
-            '<label for="phone">Phone number</label>'
+            '<p><label for="phone">Phone number</label>'
             f'<input type="tel" id="phone" name="phone" value="{phone}"'
-            ' autocomplete="tel" required>'
+            ' autocomplete="tel" required></p>'
         )
     if shipping_rates:
         parts.append(_rate_choices(session, shipping_rates, form))
@@ -165,8 +166,9 @@ def _address_fields(countries: list[str], name: str, form: dict[str, str]) -> st
     )
     fields = [
         "<fieldset><legend>Shipping address</legend>"
-        '<label for="name">Full name</label>'
+        '<p><label for="name">Full name</label>'
         f'<input id="name" name="name" value="{name}" autocomplete="name" required>'
+        "</p>"
     ]
     for key, label, autocomplete, required in [
         ("line1", "Address line 1", "address-line1", True),
@@ -177,14 +179,14 @@ def _address_fields(countries: list[str], name: str, form: dict[str, str]) -> st
     ]:
         value = escape(form.get(key, ""))
         fields.append(
-            f'<label for="{key}">{label}</label>'
+            f'<p><label for="{key}">{label}</label>'
             f'<input id="{key}" name="{key}" value="{value}"'
-            f' autocomplete="{autocomplete}"{" required" if required else ""}>'
+            f' autocomplete="{autocomplete}"{" required" if required else ""}></p>'
         )
     fields.append(
-        '<label for="country">Country</label>'
+        '<p><label for="country">Country</label>'
         f'<select id="country" name="country" autocomplete="country" required>'
-        f"{options}</select></fieldset>"
+        f"{options}</select></p></fieldset>"
     )
     return "".join(fields)
 
@@ -198,9 +200,9 @@ def _rate_choices(
         price = money(rate["fixed_amount"]["amount"], session["currency"])
         checked = " checked" if rate["id"] == chosen else ""
         choices.append(
-            f'<label><input type="radio" name="shipping_rate" value="{rate["id"]}"'
+            f'<p><label><input type="radio" name="shipping_rate" value="{rate["id"]}"'
             f"{checked} required> {escape(rate['display_name'])}: {escape(price)}"
-            f"{_estimate(rate['delivery_estimate'])}</label>"
+            f"{_estimate(rate['delivery_estimate'])}</label></p>"
         )
     return (
         "<fieldset><legend>Shipping method (its price replaces the one in the "

@@ -66,16 +66,40 @@ PAYMENT_INTENT_CANCEL_PARAMS: dict[str, Any] = {
     "cancellation_reason": None,
     "expand": [None],
 }
+REFUND_CREATE_PARAMS: dict[str, Any] = {
+    "amount": None,
+    "charge": None,
+    "expand": [None],
+    "metadata": FREE_FORM,
+    "payment_intent": None,
+    "reason": None,
+}
+LIST_REFUNDS_PARAMS: dict[str, Any] = {
+    "charge": None,
+    "expand": [None],
+    "limit": None,
+    "payment_intent": None,
+    "starting_after": None,
+}
 # Every endpoint the double serves and the parameters it accepts there.
 ACCEPTED_PARAMS: dict[str, dict[str, Any]] = {
     "POST /v1/checkout/sessions": SESSION_CREATE_PARAMS,
     "GET /v1/checkout/sessions/{id}": RETRIEVE_PARAMS,
+    "GET /v1/checkout/sessions/{id}/line_items": {
+        "expand": [None],
+        "limit": None,
+        "starting_after": None,
+    },
     "POST /v1/checkout/sessions/{id}/expire": RETRIEVE_PARAMS,
     "GET /v1/payment_intents/{id}": RETRIEVE_PARAMS,
     "POST /v1/payment_intents/{id}/cancel": PAYMENT_INTENT_CANCEL_PARAMS,
     "GET /v1/charges/{id}": RETRIEVE_PARAMS,
     "POST /v1/shipping_rates": {**SHIPPING_RATE_DATA_PARAMS, "expand": [None]},
     "GET /v1/shipping_rates/{id}": RETRIEVE_PARAMS,
+    "POST /v1/refunds": REFUND_CREATE_PARAMS,
+    "GET /v1/refunds": LIST_REFUNDS_PARAMS,
+    "GET /v1/refunds/{id}": RETRIEVE_PARAMS,
+    "GET /v1/disputes/{id}": RETRIEVE_PARAMS,
     "GET /v2/core/events/{id}": {},
 }
 _OPTIONAL_STRINGS = (
@@ -188,7 +212,7 @@ def validate_session_params(
     fields["allowed_payment_method_types"] = _payment_method_types(
         params, line_items[0]["currency"]
     )
-    fields["metadata"] = _metadata(params.get("metadata", {}))
+    fields["metadata"] = metadata_hash(params.get("metadata", {}))
     fields["expires_at"] = _expires_at(params, now=now)
     fields["expand"] = expansions(params)
     return fields, line_items
@@ -375,7 +399,8 @@ def _url(params: dict[str, Any], key: str, *, required: bool = False) -> str | N
     return value
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def metadata_hash(value: Any) -> dict[str, str]:
+    """Return a metadata hash, refusing what Stripe refuses."""
     if value == "":
         return {}
     if not isinstance(value, dict):

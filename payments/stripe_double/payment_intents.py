@@ -7,6 +7,13 @@ import string
 from typing import Any
 
 _ALPHANUMERIC = string.ascii_letters + string.digits
+CANCELABLE_STATUSES = (
+    "requires_payment_method",
+    "requires_capture",
+    "requires_confirmation",
+    "requires_action",
+)
+CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")
 _FAILURE_CODE = "insufficient_funds"
 _FAILURE_MESSAGE = "The account has insufficient funds to cover this payment."
 _PAYMENT_METHOD_DETAILS: dict[str, dict[str, Any]] = {
@@ -228,12 +235,3 @@ def payment_fail(payment_intent: dict[str, Any], charge: dict[str, Any]) -> None
             "type": "issuer_declined",
         },
     )
-
-
-CANCELABLE_STATUSES = (
-    "requires_payment_method",
-    "requires_capture",
-    "requires_confirmation",
-    "requires_action",
-)
-CANCELLATION_REASONS = ("abandoned", "duplicate", "fraudulent", "requested_by_customer")

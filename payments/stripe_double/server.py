@@ -23,6 +23,7 @@ from .checkout_sessions import (
     choose_shipping_rate,
     complete_checkout_session,
     customer_details,
+    line_item_objects,
     new_checkout_session,
     shopper_problem,
     shopper_with_defaults,
@@ -34,7 +35,7 @@ from .events import (
     thin_event,
     thin_notification,
 )
-from .hosted_page import render_checkout, render_not_found
+from .hosted_page import money, render_checkout, render_not_found
 from .params import (
     ACCEPTED_PARAMS,
     DELAYED_PAYMENT_METHOD_TYPES,
@@ -42,7 +43,10 @@ from .params import (
     InvalidParam,
     decode_form,
     expansions,
+    integer,
+    metadata_hash,
     reject_unknown,
+    string,
     validate_session_params,
 )
 from .payment_intents import (
@@ -52,6 +56,14 @@ from .payment_intents import (
     new_payment,
     payment_fail,
     payment_succeed,
+)
+from .refunds import (
+    DISPUTE_REASONS,
+    REFUND_REASONS,
+    list_object,
+    new_dispute,
+    new_refund,
+    refundable_amount,
 )
 from .shipping import (
     allowed_countries,
@@ -82,9 +94,13 @@ _OBJECT_NAMES = {
     "pi_": "payment_intent",
     "ch_": "charge",
     "shr": "shipping_rate",
+    "re_": "refund",
+    "dp_": "dispute",
 }
 _PAGE_PATH = re.compile(r"/c/pay/([^/]+)")
 _CONTROL_SESSION_PATH = re.compile(r"/_double/sessions/([^/]+)/(pay|settle|expire)")
+_CONTROL_REFUND_PATH = re.compile(r"/_double/refunds/([^/]+)/settle")
+_CONTROL_DISPUTE_PATH = re.compile(r"/_double/disputes/([^/]+)/close")
 _NO_KEY_MESSAGE = (
     "You did not provide an API key. You need to provide your API key in the "
     "Authorization header, using Bearer auth (e.g. 'Authorization: Bearer "
@@ -166,9 +182,12 @@ class StripeDouble:
     def _clear(self) -> None:
         self._sessions: dict[str, dict[str, Any]] = {}
         self._line_items: dict[str, list[dict[str, Any]]] = {}
+        self._line_item_objects: dict[str, list[dict[str, Any]]] = {}
         self._payment_intents: dict[str, dict[str, Any]] = {}
         self._charges: dict[str, dict[str, Any]] = {}
         self._shipping_rates: dict[str, dict[str, Any]] = {}
+        self._refunds: dict[str, dict[str, Any]] = {}
+        self._disputes: dict[str, dict[str, Any]] = {}
         self._events: list[dict[str, Any]] = []
         self._thin_events: dict[str, dict[str, Any]] = {}
         self._deliveries: list[dict[str, Any]] = []
@@ -383,6 +402,158 @@ class StripeDouble:
             self._expire(session)
             return copy.deepcopy(session)
 
+    # What the dashboard and the banks do: refunds and disputes
+
+    def refund(
+        self,
+        payment_id: str,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        metadata: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """Refund from the dashboard: a refund the shop did not ask for.
+
+        `payment_id` is a PaymentIntent's id or its Checkout Session's.
+        """
+        with self._lock:
+            charge = self._charge_of(payment_id)
+            if reason is not None and reason not in REFUND_REASONS:
+                raise ValueError(f"reason must be one of {', '.join(REFUND_REASONS)}")
+            dashboard = {"id": new_id("req_", 14), "idempotency_key": None}
+            try:
+                refund = self._refund(charge, amount, reason, metadata or {}, dashboard)
+            except ApiError as error:
+                raise ValueError(error.message) from None
+            return copy.deepcopy(refund)
+
+    def settle_refund(self, refund_id: str, *, succeeded: bool = True) -> dict:
+        """Settle a pending (bank debit) refund: refund.updated, and refund.failed."""
+        with self._lock:
+            refund = self._refunds.get(refund_id)
+            if refund is None:
+                raise KeyError(f"No such refund: {refund_id!r}")
+            if refund["status"] != "pending":
+                raise SessionStateError(f"{refund_id} is {refund['status']}")
+            if succeeded:
+                refund["status"] = "succeeded"
+            else:
+                charge = self._charges[refund["charge"]]
+                charge["amount_refunded"] -= refund["amount"]
+                charge["refunded"] = False
+                refund.update(status="failed", failure_reason="declined")
+                refund["failure_balance_transaction"] = new_id("txn_")
+            previous = {"status": "pending"}
+            self._emit("refund.updated", refund, previous_attributes=previous)
+            if not succeeded:
+                self._emit("refund.failed", refund, previous_attributes=previous)
+            return copy.deepcopy(refund)
+
+    def dispute(
+        self, payment_id: str, *, reason: str = "fraudulent", amount: int | None = None
+    ) -> dict[str, Any]:
+        """Dispute a payment as the shopper's bank does: charge.dispute.created."""
+        with self._lock:
+            charge = self._charge_of(payment_id)
+            if reason not in DISPUTE_REASONS:
+                raise ValueError(f"reason must be one of {', '.join(DISPUTE_REASONS)}")
+            if self._open_dispute(charge["id"]):
+                raise SessionStateError(f"{charge['id']} is already disputed")
+            amount = charge["amount"] if amount is None else int(amount)
+            if not 0 < amount <= charge["amount"]:
+                raise ValueError(f"amount must be between 1 and {charge['amount']}")
+            dispute = new_dispute(
+                charge=charge, amount=amount, reason=reason, now=int(time.time())
+            )
+            self._disputes[dispute["id"]] = dispute
+            charge["disputed"] = True
+            self._emit("charge.dispute.created", dispute)
+            return copy.deepcopy(dispute)
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> dict[str, Any]:
+        """Close a dispute, won or lost: charge.dispute.closed."""
+        with self._lock:
+            dispute = self._disputes.get(dispute_id)
+            if dispute is None:
+                raise KeyError(f"No such dispute: {dispute_id!r}")
+            if dispute["status"] in ("won", "lost"):
+                raise SessionStateError(f"{dispute_id} is already {dispute['status']}")
+            previous = {"status": dispute["status"]}
+            dispute["status"] = "won" if won else "lost"
+            self._emit("charge.dispute.closed", dispute, previous_attributes=previous)
+            return copy.deepcopy(dispute)
+
+    def _charge_of(self, payment_id: str) -> dict[str, Any]:
+        if payment_id.startswith("cs_"):
+            payment_id = self._session(payment_id)["payment_intent"] or ""
+        payment_intent = self._payment_intents.get(payment_id)
+        if payment_intent is None:
+            raise KeyError(f"No payment {payment_id!r}")
+        charge = self._charges[payment_intent["latest_charge"]]
+        if charge["status"] != "succeeded":
+            raise SessionStateError(f"{payment_id} has no successful charge")
+        return charge
+
+    def _open_dispute(self, charge_id: str) -> dict[str, Any] | None:
+        for dispute in self._disputes.values():
+            if dispute["charge"] == charge_id and dispute["status"] not in (
+                "won",
+                "lost",
+            ):
+                return dispute
+        return None
+
+    def _refund(
+        self,
+        charge: dict[str, Any],
+        amount: int | None,
+        reason: str | None,
+        metadata: dict[str, str],
+        request: dict[str, Any],
+    ) -> dict[str, Any]:
+        left = refundable_amount(charge)
+        if self._open_dispute(charge["id"]):
+            raise ApiError(
+                400,
+                f"Charge {charge['id']} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
+        if left == 0:
+            raise ApiError(
+                400,
+                f"Charge {charge['id']} has already been refunded.",
+                code="charge_already_refunded",
+            )
+        amount = left if amount is None else amount
+        if amount > left:
+            currency = charge["currency"]
+            raise ApiError(
+                400,
+                f"Refund amount ({money(amount, currency)}) is greater than "
+                f"unrefunded amount on charge ({money(left, currency)})",
+                param="amount",
+                code="amount_too_large",
+            )
+        refund = new_refund(
+            charge=charge,
+            amount=amount,
+            reason=reason,
+            metadata=metadata,
+            now=int(time.time()),
+        )
+        self._refunds[refund["id"]] = refund
+        previous = {
+            "amount_refunded": charge["amount_refunded"],
+            "refunded": charge["refunded"],
+        }
+        charge["amount_refunded"] += amount
+        charge["refunded"] = charge["amount_refunded"] == charge["amount_captured"]
+        self._emit("refund.created", refund, request)
+        self._emit("charge.refunded", charge, request, previous_attributes=previous)
+        return refund
+
+    # The state behind those controls and the API
+
     def _complete(
         self, session_id: str, shopper: Shopper, *, delayed: bool
     ) -> tuple[dict[str, Any], _Attempts]:
@@ -459,10 +630,17 @@ class StripeDouble:
         event_type: str,
         data_object: dict[str, Any],
         request: dict[str, Any] | None = None,
+        previous_attributes: dict[str, Any] | None = None,
     ) -> _Attempts:
         """Record an event and start delivering it; return "first attempts done"."""
         now = time.time()
-        event = snapshot_event(event_type, data_object, now=now, request=request)
+        event = snapshot_event(
+            event_type,
+            data_object,
+            now=now,
+            request=request,
+            previous_attributes=previous_attributes,
+        )
         payloads = [event] if self.event_payloads != "thin" else []
         with self._lock:
             self._events.append(event)
@@ -667,6 +845,8 @@ class StripeDouble:
         )
         return response
 
+    # API endpoints, as ACCEPTED_PARAMS lists them
+
     def _route(
         self,
         request: Request,
@@ -677,12 +857,17 @@ class StripeDouble:
         handlers: dict[str, Callable[..., Response]] = {
             "POST /v1/checkout/sessions": self._create_session,
             "GET /v1/checkout/sessions/{id}": self._retrieve_session,
+            "GET /v1/checkout/sessions/{id}/line_items": self._list_line_items,
             "POST /v1/checkout/sessions/{id}/expire": self._expire_session,
             "GET /v1/payment_intents/{id}": self._retrieve_payment_intent,
             "POST /v1/payment_intents/{id}/cancel": self._cancel_payment_intent,
             "GET /v1/charges/{id}": self._retrieve_charge,
             "POST /v1/shipping_rates": self._create_shipping_rate,
             "GET /v1/shipping_rates/{id}": self._retrieve_shipping_rate,
+            "POST /v1/refunds": self._create_refund,
+            "GET /v1/refunds": self._list_refunds,
+            "GET /v1/refunds/{id}": self._retrieve_refund,
+            "GET /v1/disputes/{id}": self._retrieve_dispute,
             "GET /v2/core/events/{id}": self._retrieve_v2_event,
         }
         for route, pattern in _ROUTES.items():
@@ -702,7 +887,35 @@ class StripeDouble:
         self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
     ) -> Response:
         session = self._api_session(session_id)
-        return _json(200, self._expand(session, expansions(params)))
+        return _json(200, self._expand_session(session, expansions(params)))
+
+    def _list_line_items(
+        self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        self._api_session(session_id)
+        items = self._line_item_objects[session_id]
+        limit = 10
+        if "limit" in params:
+            limit = integer(params, "limit", minimum=1, maximum=100)
+        after = string(params, "starting_after")
+        if after is not None:
+            ids = [item["id"] for item in items]
+            if after not in ids:
+                raise InvalidParam(f"No such line item: '{after}'", "starting_after")
+            items = items[ids.index(after) + 1 :]
+        url = f"/v1/checkout/sessions/{session_id}/line_items"
+        return _json(200, list_object(url, items[:limit], len(items) > limit))
+
+    def _expand_session(
+        self, session: dict[str, Any], paths: list[str]
+    ) -> dict[str, Any]:
+        """Expand a session; line_items, which it does not hold, comes as a list."""
+        expanded = self._expand(session, [p for p in paths if p != "line_items"])
+        if "line_items" in paths:
+            items = self._line_item_objects[session["id"]]
+            url = f"/v1/checkout/sessions/{session['id']}/line_items"
+            expanded["line_items"] = list_object(url, items[:10], len(items) > 10)
+        return expanded
 
     def _expire_session(
         self, session_id: str, params: dict[str, Any], request_info: dict[str, Any]
@@ -716,7 +929,7 @@ class StripeDouble:
                 executed=True,
             )
         self._expire(session, request_info)
-        return _json(200, self._expand(session, expansions(params)))
+        return _json(200, self._expand_session(session, expansions(params)))
 
     def _retrieve_payment_intent(
         self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
@@ -751,6 +964,8 @@ class StripeDouble:
             "payment_intent": self._payment_intents,
             "charge": self._charges,
             "shipping_rate": self._shipping_rates,
+            "refund": self._refunds,
+            "dispute": self._disputes,
         }
         found = collections[object_name].get(object_id)
         if found is None:
@@ -840,8 +1055,9 @@ class StripeDouble:
         for rate in rates:
             self._shipping_rates.setdefault(rate["id"], rate)
         self._line_items[session_id] = items
+        self._line_item_objects[session_id] = line_item_objects(items, now=now)
         self._sessions[session_id] = session
-        return _json(200, self._expand(session, fields["expand"]))
+        return _json(200, self._expand_session(session, fields["expand"]))
 
     def _shipping_rates_for(
         self, options: list[tuple[str, Any]], currency: str, *, now: int
@@ -882,6 +1098,97 @@ class StripeDouble:
     ) -> Response:
         found = self._lookup(object_id, "shipping_rate", param="shipping_rate")
         return _json(200, self._expand(found, expansions(params)))
+
+    def _create_refund(
+        self, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        charge = self._refund_target(params)
+        amount = None
+        if "amount" in params:
+            amount = integer(params, "amount", minimum=1)
+        reason = string(params, "reason")
+        if reason is not None and reason not in REFUND_REASONS:
+            raise InvalidParam(
+                f"Invalid reason: must be one of {', '.join(REFUND_REASONS)}",
+                "reason",
+            )
+        refund_metadata = metadata_hash(params.get("metadata", {}))
+        refund = self._refund(charge, amount, reason, refund_metadata, request_info)
+        return _json(200, self._expand(refund, expansions(params)))
+
+    def _refund_target(self, params: dict[str, Any]) -> dict[str, Any]:
+        charge_id = string(params, "charge")
+        payment_intent_id = string(params, "payment_intent")
+        if charge_id is None and payment_intent_id is None:
+            raise ApiError(
+                400,
+                "One of the following params should be provided for this request: "
+                "payment_intent or charge.",
+                code="parameter_missing",
+            )
+        if payment_intent_id is not None:
+            payment_intent = self._lookup(
+                payment_intent_id, "payment_intent", param="payment_intent"
+            )
+            charge = self._charges.get(payment_intent["latest_charge"] or "")
+            if charge is None or charge["status"] != "succeeded":
+                raise InvalidParam(
+                    f"This PaymentIntent ({payment_intent_id}) does not have a "
+                    "successful charge to refund.",
+                    "payment_intent",
+                )
+            if charge_id is not None and charge_id != charge["id"]:
+                raise InvalidParam(
+                    f"The charge {charge_id} does not belong to the PaymentIntent "
+                    f"{payment_intent_id}.",
+                    "charge",
+                )
+            return charge
+        charge = self._lookup(charge_id or "", "charge", param="charge")
+        if charge["status"] != "succeeded":
+            raise InvalidParam(
+                f"Charge {charge_id} has not succeeded, so it cannot be refunded.",
+                "charge",
+            )
+        return charge
+
+    def _list_refunds(
+        self, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        limit = (
+            integer(params, "limit", minimum=1, maximum=100)
+            if "limit" in params
+            else 10
+        )
+        refunds = sorted(
+            self._refunds.values(), key=lambda refund: refund["created"], reverse=True
+        )
+        for key in ("charge", "payment_intent"):
+            wanted = string(params, key)
+            if wanted is not None:
+                refunds = [refund for refund in refunds if refund[key] == wanted]
+        after = string(params, "starting_after")
+        if after is not None:
+            ids = [refund["id"] for refund in refunds]
+            if after not in ids:
+                raise InvalidParam(f"No such refund: '{after}'", "starting_after")
+            refunds = refunds[ids.index(after) + 1 :]
+        page = [self._expand(refund, expansions(params)) for refund in refunds[:limit]]
+        return _json(200, list_object("/v1/refunds", page, len(refunds) > limit))
+
+    def _retrieve_refund(
+        self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        found = self._lookup(object_id, "refund", param="refund")
+        return _json(200, self._expand(found, expansions(params)))
+
+    def _retrieve_dispute(
+        self, object_id: str, params: dict[str, Any], request_info: dict[str, Any]
+    ) -> Response:
+        found = self._lookup(object_id, "dispute", param="dispute")
+        return _json(200, self._expand(found, expansions(params)))
+
+    # The hosted page and the control endpoints
 
     def _handle_page(self, request: Request) -> Response:
         match = _PAGE_PATH.fullmatch(request.path)
@@ -961,14 +1268,32 @@ class StripeDouble:
             ),
             ("POST", "/_double/config"): lambda: self._configure(data),
             ("POST", "/_double/reset"): self.reset,
+            ("POST", "/_double/refunds"): lambda: self.refund(
+                _payment_id(data),
+                amount=data.get("amount"),
+                reason=data.get("reason"),
+                metadata=data.get("metadata"),
+            ),
+            ("POST", "/_double/disputes"): lambda: self.dispute(
+                _payment_id(data),
+                reason=data.get("reason", "fraudulent"),
+                amount=data.get("amount"),
+            ),
             ("GET", "/_double/sessions"): lambda: self.sessions,
             ("GET", "/_double/events"): lambda: self.events,
             ("GET", "/_double/thin_events"): lambda: self.thin_events,
+            ("GET", "/_double/payment_intents"): lambda: self.payment_intents,
             ("GET", "/_double/deliveries"): lambda: self.deliveries,
             ("GET", "/_double/requests"): lambda: self.requests,
         }
         if (method, path) in routes:
             return routes[method, path]()
+        if method == "POST" and (match := _CONTROL_REFUND_PATH.fullmatch(path)):
+            return self.settle_refund(
+                match.group(1), succeeded=bool(data.get("succeeded", True))
+            )
+        if method == "POST" and (match := _CONTROL_DISPUTE_PATH.fullmatch(path)):
+            return self.close_dispute(match.group(1), won=bool(data["won"]))
         match = _CONTROL_SESSION_PATH.fullmatch(path)
         if method != "POST" or not match:
             raise KeyError(f"No control endpoint {method} {path}")
@@ -1078,6 +1403,13 @@ class _Attempts:
             attempt.wait(max(0.0, deadline - time.monotonic()))
 
 
+def _payment_id(data: dict[str, Any]) -> str:
+    payment_id = data.get("payment_intent") or data.get("session")
+    if not isinstance(payment_id, str):
+        raise ValueError("Give the payment_intent or the session to act on")
+    return payment_id
+
+
 def _shopper_from_form(
     session: dict[str, Any], form: dict[str, str], email: str
 ) -> Shopper:
@@ -1115,12 +1447,6 @@ def _method_type(session: dict[str, Any], delayed: bool) -> str:
     if not offered:
         raise SessionStateError(f"{session['id']} does not accept bank debits")
     return offered[0]
-
-
-def _done() -> threading.Event:
-    event = threading.Event()
-    event.set()
-    return event
 
 
 def _event_payloads(value: str) -> str:

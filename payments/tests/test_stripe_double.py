@@ -62,7 +62,7 @@ def test_retrieve_refuses_expansions(
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         double_client.v1.checkout.sessions.retrieve(
-            double_session.id, params={"expand": ["line_items"]}
+            double_session.id, params={"expand": ["metadata"]}
         )
 
     assert raised.value.param == "expand"

@@ -17,14 +17,19 @@ import stripe
 from stripe._stripe_object import UntypedStripeObject
 from stripe.params import (
     ChargeRetrieveParams,
+    DisputeRetrieveParams,
     PaymentIntentCancelParams,
     PaymentIntentRetrieveParams,
+    RefundCreateParams,
+    RefundListParams,
+    RefundRetrieveParams,
     ShippingRateCreateParams,
     ShippingRateRetrieveParams,
 )
 from stripe.params.checkout import (
     SessionCreateParams,
     SessionExpireParams,
+    SessionLineItemListParams,
     SessionRetrieveParams,
 )
 from stripe.params.v2.core import EventRetrieveParams
@@ -40,19 +45,25 @@ from .stripe_double_support import SESSION_PARAMS, SHIPPING_PARAMS, WebhookRecei
 SDK_PARAMS: dict[str, type] = {
     "POST /v1/checkout/sessions": SessionCreateParams,
     "GET /v1/checkout/sessions/{id}": SessionRetrieveParams,
+    "GET /v1/checkout/sessions/{id}/line_items": SessionLineItemListParams,
     "POST /v1/checkout/sessions/{id}/expire": SessionExpireParams,
     "GET /v1/payment_intents/{id}": PaymentIntentRetrieveParams,
     "POST /v1/payment_intents/{id}/cancel": PaymentIntentCancelParams,
     "GET /v1/charges/{id}": ChargeRetrieveParams,
     "POST /v1/shipping_rates": ShippingRateCreateParams,
     "GET /v1/shipping_rates/{id}": ShippingRateRetrieveParams,
+    "POST /v1/refunds": RefundCreateParams,
+    "GET /v1/refunds": RefundListParams,
+    "GET /v1/refunds/{id}": RefundRetrieveParams,
+    "GET /v1/disputes/{id}": DisputeRetrieveParams,
     "GET /v2/core/events/{id}": EventRetrieveParams,
 }
 
 
 def declared_fields(klass: type) -> set[str]:
     """Return the fields a StripeObject class declares, inherited ones included."""
-    fields: set[str] = set()
+    # A list declares its "object" only as OBJECT_NAME.
+    fields = {"object"} if hasattr(klass, "OBJECT_NAME") else set()
     for base in klass.__mro__:
         fields.update(
             name
@@ -76,6 +87,50 @@ def undeclared_fields(value: Any, path: str) -> Iterator[str]:
         if typed and key not in declared:
             yield f"{path}.{key} ({type(value).__qualname__})"
         yield from undeclared_fields(value[key], f"{path}.{key}")
+
+
+def mistyped_fields(value: Any, path: str) -> Iterator[str]:
+    """Yield the path of every field whose value its SDK annotation does not allow.
+
+    A null where the SDK declares no Optional, a string for an int, a value
+    outside a closed Literal: what the SDK's users would trip over.
+    """
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from mistyped_fields(item, f"{path}[{index}]")
+    if not isinstance(value, stripe.StripeObject):
+        return
+    hints: dict[str, Any] = {}
+    for base in reversed(type(value).__mro__):
+        hints.update(getattr(base, "__annotations__", {}))
+    for key in list(value.to_dict()):
+        item = value[key]
+        if key in hints and not _allows(hints[key], item):
+            yield f"{path}.{key} = {item!r} ({hints[key]})"
+        yield from mistyped_fields(item, f"{path}.{key}")
+
+
+def _allows(annotation: Any, value: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union:
+        return any(_allows(option, value) for option in typing.get_args(annotation))
+    if origin is typing.Literal:
+        return value in typing.get_args(annotation)
+    if value is None:
+        return annotation is type(None)
+    if annotation is typing.Any or isinstance(annotation, (str, typing.ForwardRef)):
+        return True
+    if origin is list:
+        return isinstance(value, list)
+    if annotation is bool:
+        return isinstance(value, bool)
+    if annotation is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if annotation in (str, float):
+        return isinstance(value, annotation)
+    if origin is not None or not isinstance(annotation, type):
+        return True
+    return isinstance(value, (annotation, stripe.StripeObject))
 
 
 def _typed_dict(annotation: Any, module: Any) -> type | None:
@@ -149,7 +204,11 @@ def _existing_ids(double: StripeDouble, client: stripe.StripeClient) -> dict[str
     double.pay(session.id, delayed=True)
     double.settle(session.id, succeeded=False)
     payment_intent = double.sessions[session.id]["payment_intent"]
+    paid = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(paid.id)
     return {
+        "refunds": double.refund(paid.id, amount=100)["id"],
+        "disputes": double.dispute(paid.id)["id"],
         "checkout/sessions": session.id,
         "payment_intents": payment_intent,
         "charges": double.payment_intents[payment_intent]["latest_charge"],
@@ -183,12 +242,17 @@ def _served_objects(
 ) -> Iterator[tuple[str, stripe.StripeObject]]:
     """Yield every kind of object the double serves, as the SDK reads it."""
     double.event_payloads = "both"
-    opened = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    opened = client.v1.checkout.sessions.create(
+        params={**SESSION_PARAMS, "expand": ["line_items"]}
+    )
     yield "open session", opened
+    yield "line item", client.v1.checkout.sessions.line_items.list(opened.id).data[0]
     card = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
     double.pay(card.id)
     expand = {"expand": ["payment_intent.latest_charge"]}
-    yield "paid session", client.v1.checkout.sessions.retrieve(card.id, params=expand)
+    paid = client.v1.checkout.sessions.retrieve(card.id, params=expand)
+    yield "paid session", paid
+    card_payment = paid.payment_intent.id
     debit = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
     double.pay(debit.id, delayed=True)
     yield "processing", client.v1.checkout.sessions.retrieve(debit.id, params=expand)
@@ -196,6 +260,38 @@ def _served_objects(
     failed = client.v1.checkout.sessions.retrieve(debit.id, params=expand)
     yield "failed payment", failed
     yield "canceled", client.v1.payment_intents.cancel(failed.payment_intent.id)
+    yield (
+        "refund",
+        client.v1.refunds.create(
+            params={"payment_intent": card_payment, "amount": 100}
+        ),
+    )
+    yield "dashboard refund", client.v1.refunds.retrieve(double.refund(card.id)["id"])
+    yield (
+        "refunded charge",
+        client.v1.charges.retrieve(
+            double.payment_intents[card_payment]["latest_charge"]
+        ),
+    )
+    yield (
+        "refunds",
+        client.v1.refunds.list(params={"payment_intent": card.payment_intent}),
+    )
+    disputed = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(disputed.id)
+    dispute = double.dispute(disputed.id, reason="product_not_received")
+    yield "dispute", client.v1.disputes.retrieve(dispute["id"])
+    double.close_dispute(dispute["id"], won=False)
+    bank = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
+    double.pay(bank.id, delayed=True)
+    double.settle(bank.id)
+    pending = double.refund(bank.id)
+    yield (
+        "failed refund",
+        client.v1.refunds.retrieve(
+            double.settle_refund(pending["id"], succeeded=False)["id"]
+        ),
+    )
     yield "expired", client.v1.checkout.sessions.expire(opened.id)
     shipped = client.v1.checkout.sessions.create(
         params={**SESSION_PARAMS, **SHIPPING_PARAMS}
@@ -249,13 +345,55 @@ def test_every_served_field_is_declared_by_the_sdk(
     assert undeclared == []
 
 
+def test_every_served_value_has_the_type_the_sdk_declares(
+    served: list[tuple[str, stripe.StripeObject]],
+) -> None:
+    mistyped = [
+        f"{name}: {field}"
+        for name, found in served
+        for field in mistyped_fields(found, type(found).__name__)
+    ]
+
+    assert mistyped == []
+
+
+def test_the_type_check_notices_a_null_the_sdk_does_not_allow() -> None:
+    session = stripe.checkout.Session.construct_from(
+        {"object": "checkout.session", "created": "yesterday", "custom_fields": None},
+        "sk_test_x",
+    )
+
+    assert [field.split(" = ")[0] for field in mistyped_fields(session, "s")] == [
+        "s.created",
+        "s.custom_fields",
+    ]
+
+
 def test_served_objects_are_read_as_their_sdk_classes(
     served: list[tuple[str, stripe.StripeObject]],
 ) -> None:
     classes = {type(found).__name__ for _, found in served}
 
-    assert {"Session", "Event", "PaymentIntent", "ShippingRate"} <= classes
+    assert {
+        "Session",
+        "Event",
+        "PaymentIntent",
+        "ShippingRate",
+        "LineItem",
+        "Refund",
+        "Dispute",
+        "Charge",
+    } <= classes
     assert any(name.startswith("V1CheckoutSession") for name in classes)
+
+
+def test_every_thin_event_type_has_its_own_sdk_class(
+    served: list[tuple[str, stripe.StripeObject]],
+) -> None:
+    thin = {name: type(found) for name, found in served if name.startswith("v1.")}
+
+    assert len(thin) >= 9
+    assert [name for name, klass in thin.items() if klass is stripe.v2.core.Event] == []
 
 
 def test_the_field_check_notices_a_field_the_sdk_lacks(

@@ -77,7 +77,9 @@ def test_open_session_expands_payment_intent_to_null(
     assert session.payment_intent is None
 
 
-@pytest.mark.parametrize("path", ["metadata", "payment_intent.amount", "line_items"])
+@pytest.mark.parametrize(
+    "path", ["metadata", "payment_intent.amount", "customer_details", "line_item"]
+)
 def test_expanding_what_cannot_be_expanded_is_refused(
     double_server: StripeDouble,
     double_client: stripe.StripeClient,
@@ -156,6 +158,8 @@ def test_silently_failed_bank_debit_sends_no_event_and_only_the_intent_tells(
     assert (session.status, session.payment_status) == ("complete", "unpaid")
     payment_intent = _payment_intent(double_client, double_session.id)
     assert payment_intent.status == "requires_payment_method"
+    listed = requests.get(f"{double_server.url}/_double/payment_intents", timeout=5)
+    assert listed.json()[payment_intent.id]["status"] == "requires_payment_method"
 
 
 def test_settling_twice_is_refused(

@@ -215,3 +215,34 @@ def test_prefilled_email_is_kept_and_shown_in_customer_details(
     assert session.customer_details.email == "grace@example.com"
     assert paid["customer_email"] == "grace@example.com"
     assert paid["customer_details"]["email"] == "grace@example.com"
+
+
+def test_line_items_expand_and_list_with_their_prices(
+    double_client: stripe.StripeClient, double_session: stripe.checkout.Session
+) -> None:
+    session = double_client.v1.checkout.sessions.retrieve(
+        double_session.id, params={"expand": ["line_items"]}
+    )
+    first = double_client.v1.checkout.sessions.line_items.list(
+        double_session.id, params={"limit": 1}
+    )
+    rest = double_client.v1.checkout.sessions.line_items.list(
+        double_session.id, params={"starting_after": first.data[0].id}
+    )
+
+    laptop, mouse = session.line_items.data
+    assert session.line_items.url == (
+        f"/v1/checkout/sessions/{double_session.id}/line_items"
+    )
+    assert (laptop.description, laptop.quantity, laptop.amount_total) == (
+        "Laptop",
+        2,
+        2 * 99999,
+    )
+    assert laptop.price.unit_amount == 99999
+    assert laptop.price.type == "one_time"
+    assert mouse.description == "Mouse <wireless>"
+    assert [item.id for item in first.data] == [laptop.id]
+    assert first.has_more is True
+    assert [item.id for item in rest.data] == [mouse.id]
+    assert rest.has_more is False
