@@ -27,8 +27,10 @@ from django.utils import timezone
 from payments import stripe_api
 from payments.fulfillment import is_uuid, order_transition
 from payments.models import Order, OrderItem
+from payments.shipping import shipping_session_params
 from storefront.cart import Cart, CartContents, SettledCheckouts
 from storefront.money import MAX_AMOUNT, format_money
+from storefront.stock import StockShortage, stock_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +75,25 @@ def contents_key(contents: CartContents) -> str:
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    order: Order
+    order: Order | None
     # True for a new order, whose Checkout Session this request must create.
     created: bool
+    # No order: some items sold out, the cart now holds what is left. For the shopper.
+    cart_changed: str = ""
 
 
 @transaction.atomic
 def order_create_from_cart(*, contents: CartContents, shopper: str) -> Order:
-    """Create a PENDING order and its items from the cart's current prices."""
+    """Create a PENDING order and its items from the cart's current prices.
+
+    The stock of its products is held for it; ``StockShortage`` if there is
+    not enough, and nothing is created.
+    """
+    held = stock_reserve({line.product.pk: line.quantity for line in contents})
     order = Order.objects.create(
         total_cents=contents.total_cents,
+        subtotal_cents=contents.total_cents,
+        requires_shipping=any(line.product.requires_shipping for line in contents),
         currency=settings.SHOP_CURRENCY,
         shopper_key=shopper,
         cart_key=contents_key(contents),
@@ -94,6 +105,7 @@ def order_create_from_cart(*, contents: CartContents, shopper: str) -> Order:
             product_name=line.product.name,
             unit_price_cents=line.product.price_cents,
             quantity=line.quantity,
+            stock_reserved=line.product.pk in held,
         )
         for line in contents
     )
@@ -123,6 +135,7 @@ def checkout_session_params(*, order: Order, success_url: str, cancel_url: str) 
         "success_url": success_url,
         "cancel_url": cancel_url,
         "expires_at": int(expires_at.timestamp()),
+        **shipping_session_params(order=order),
     }
 
 
@@ -173,7 +186,12 @@ def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
     existing = open_order_for_cart(shopper=shopper, contents=contents)
     if existing is not None:
         return CheckoutStart(order=existing, created=False)
-    order = order_create_from_cart(contents=contents, shopper=shopper)
+    try:
+        order = order_create_from_cart(contents=contents, shopper=shopper)
+    except StockShortage as shortage:
+        # Saved under the lock: the shopper sees the cart that can be bought.
+        cart.quantities_cap(shortage.available)
+        return CheckoutStart(order=None, created=False, cart_changed=shortage.message)
     cart.checkout_started(reference=str(order.public_id))
     return CheckoutStart(order=order, created=True)
 

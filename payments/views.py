@@ -54,6 +54,8 @@ def checkout(request: HtmxHttpRequest) -> HttpResponse:
     try:
         with session_lock(request):
             start = checkout_order_for_cart(session=request.session)
+        if start.order is None:
+            raise CheckoutError(start.cart_changed)
         # Stripe is called with the session's lock released.
         if not start.created:
             # The same cart again: its open Checkout Session, or the page that
