@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
 from payments.models import Order, OrderItem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
@@ -74,9 +75,16 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["public_id", "status", "total", "customer_email", "created_at"]
-    list_filter = ["status", NeedsAttentionFilter, "created_at"]
+class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = [
+        "public_id",
+        "status",
+        "total",
+        "fulfillment",
+        "customer_email",
+        "created_at",
+    ]
+    list_filter = ["status", ToShipFilter, NeedsAttentionFilter, "created_at"]
     search_fields = [
         "=public_id",
         "=checkout_session_id",
@@ -88,7 +96,7 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline]
-    actions = ["reconcile_with_stripe"]
+    actions = ["reconcile_with_stripe", "mark_shipped", "mark_delivered"]
     fields = [
         "public_id",
         "status",
@@ -102,6 +110,15 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "status_history",
         "created_at",
         "paid_at",
+        # Shipping and fulfilment (payments/shipping.py).
+        "subtotal",
+        "shipping",
+        "shipping_rate_name",
+        "ship_to",
+        "shipping_phone",
+        "fulfillment_panel",
+        "shipped_at",
+        "delivered_at",
     ]
     # Status moves only through fulfillment, and orders are the record of
     # payments taken: nothing here edits or deletes them.
@@ -110,6 +127,33 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Total", ordering="total_cents")
     def total(self, order: Order) -> str:
         return format_money(order.total_cents, order.currency)
+
+    @admin.display(description="Subtotal")
+    def subtotal(self, order: Order) -> str:
+        return format_money(order.subtotal_cents, order.currency)
+
+    @admin.display(description="Shipping")
+    def shipping(self, order: Order) -> str:
+        return format_money(order.shipping_cents, order.currency)
+
+    @admin.display(description="Ship to")
+    def ship_to(self, order: Order) -> str:
+        lines = [
+            order.shipping_name,
+            order.shipping_line1,
+            order.shipping_line2,
+            " ".join(
+                part
+                for part in (
+                    order.shipping_postal_code,
+                    order.shipping_city,
+                    order.shipping_state,
+                )
+                if part
+            ),
+            order.shipping_country,
+        ]
+        return ", ".join(line for line in lines if line)
 
     @admin.action(description="Ask Stripe and update the selected pending orders")
     def reconcile_with_stripe(self, request: HttpRequest, queryset: QuerySet) -> None:
