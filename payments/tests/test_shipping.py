@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.urls import reverse
 
 from payments.models import Order
+from payments.shipping import orders_mark_delivered, orders_mark_shipped
 from payments.tests.conftest import deliver_events, event_copy
 from storefront.models import Product
 
@@ -186,3 +188,40 @@ def test_paid_shipping_order_without_an_address_is_not_marked_paid(
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     assert "No shipping address was collected" in order.problem
+
+
+def test_shoppers_order_page_shows_the_delivery_and_where_it_is(
+    shipping_settings, stripe_double, new_shopper, checkout_order, mouse
+):
+    shopper = new_shopper(mouse)
+    order = checkout_order(shopper)
+    stripe_double.pay(order.checkout_session_id, name="Ada Lovelace", address=ADDRESS)
+    success = reverse("payments:success") + f"?session_id={order.checkout_session_id}"
+
+    page = shopper.get(success).content.decode()
+    assert "Standard shipping</dt><dd>$5.00" in page
+    assert "$34.99" in page  # the total, shipping included
+    assert "Ada Lovelace<br>1 Main St<br>Flat 2<br>97477 Springfield, OR" in page
+    assert "Not shipped yet" in page
+
+    orders_mark_shipped(shipments={order.pk: "1Z999"}, carrier="UPS", by="test")
+    page = shopper.get(success).content.decode()
+    assert "Shipped with UPS; tracking number 1Z999." in page
+
+    orders_mark_delivered(order_ids=[order.pk], by="test")
+    assert "Delivered." in shopper.get(success).content.decode()
+
+
+def test_order_page_of_goods_that_ship_nothing_says_so(
+    stripe_double, new_shopper, checkout_order, ebook
+):
+    shopper = new_shopper(ebook)
+    order = checkout_order(shopper)
+    stripe_double.pay(order.checkout_session_id)
+
+    page = shopper.get(
+        reverse("payments:success"), {"session_id": order.checkout_session_id}
+    ).content.decode()
+
+    assert "Nothing to ship" in page
+    assert "Where it is" not in page
