@@ -154,3 +154,30 @@ def test_shopper_wanting_more_than_is_left_is_told_how_many_and_cart_is_lowered(
     assert "Only 1 Laptop left: we changed your cart to match" in page
     assert second.session["cart"] == {str(laptop_3.pk): 1, str(mouse.pk): 2}
     assert counts(laptop_3) == (1, 2, 0)
+
+
+def test_delayed_payment_that_fails_frees_its_stock(
+    stripe_double, new_shopper, checkout_order, laptop_3
+):
+    order = checkout_order(new_shopper(laptop_3))
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    stripe_double.settle(order.checkout_session_id, succeeded=False)
+
+    deliver_events(*stripe_double.events)
+
+    assert Order.objects.get(pk=order.pk).status == Order.Status.FAILED
+    assert counts(laptop_3) == (3, 0, 0)
+
+
+def test_delayed_payment_keeps_its_stock_held_until_it_succeeds(
+    stripe_double, new_shopper, checkout_order, laptop_3
+):
+    order = checkout_order(new_shopper(laptop_3))
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    deliver_events(*stripe_double.events)
+    assert counts(laptop_3) == (2, 1, 0)
+
+    stripe_double.settle(order.checkout_session_id)
+    deliver_events(stripe_double.events[-1])
+
+    assert counts(laptop_3) == (2, 0, 1)

@@ -10,7 +10,9 @@ import pytest
 from django.urls import reverse
 
 from payments.models import Order
-from payments.tests.test_concurrency import run_together
+from payments.reconcile import order_reconcile
+from payments.tests.conftest import event_copy
+from payments.tests.test_concurrency import delivery, run_together
 from storefront.models import Product
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -55,3 +57,21 @@ def test_parallel_checkouts_that_fit_all_go_through(stripe_double, new_shopper, 
     assert all(answer["Location"].startswith(stripe_double.url) for answer in answers)
     laptop.refresh_from_db()
     assert (laptop.stock, laptop.reserved) == (0, 6)
+
+
+def test_racing_deliveries_for_one_order_settle_its_stock_once(
+    stripe_double, new_shopper, checkout_order, laptop
+):
+    Product.objects.filter(pk=laptop.pk).update(stock=5)
+    order = checkout_order(new_shopper(laptop, quantity=2))
+    stripe_double.pay(order.checkout_session_id)
+    [completed] = stripe_double.events
+
+    run_together(
+        *[delivery(event_copy(completed)) for _ in range(4)],
+        lambda: order_reconcile(order=order),
+        lambda: order_reconcile(order=order),
+    )
+
+    laptop.refresh_from_db()
+    assert (laptop.stock, laptop.reserved, laptop.sold) == (3, 0, 2)
