@@ -89,11 +89,18 @@ def order_create_from_cart(*, contents: CartContents, shopper: str) -> Order:
     The stock of its products is held for it; ``StockShortage`` if there is
     not enough, and nothing is created.
     """
-    held = stock_reserve({line.product.pk: line.quantity for line in contents})
+    held = stock_reserve(
+        {
+            line.product.pk: line.quantity
+            for line in contents
+            if line.product.stock is not None
+        }
+    )
     order = Order.objects.create(
         total_cents=contents.total_cents,
         subtotal_cents=contents.total_cents,
         requires_shipping=any(line.product.requires_shipping for line in contents),
+        stock_held=bool(held),
         currency=settings.SHOP_CURRENCY,
         shopper_key=shopper,
         cart_key=contents_key(contents),

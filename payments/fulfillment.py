@@ -78,6 +78,8 @@ def _order_stock_settle(order: Order) -> None:
 
     Called once per order, in the transaction that moves it out of PENDING.
     """
+    if not order.stock_held:
+        return
     held = dict(
         OrderItem.objects.filter(
             order=order, stock_reserved=True, product__isnull=False

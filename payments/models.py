@@ -49,6 +49,9 @@ class Order(models.Model):
     subtotal_cents = models.PositiveIntegerField(default=0)
     shipping_cents = models.PositiveIntegerField(default=0)
     requires_shipping = models.BooleanField(default=False)
+    # Whether checkout held stock for any item (OrderItem.stock_reserved), so a
+    # status change only looks for holds to settle when there are some.
+    stock_held = models.BooleanField(default=False)
     shipping_rate_name = models.CharField(max_length=100, blank=True)
     shipping_name = models.CharField(max_length=200, blank=True)
     shipping_line1 = models.CharField(max_length=200, blank=True)

@@ -49,14 +49,15 @@ class StockShortage(Exception):
     @property
     def message(self) -> str:
         parts = [
-            f"Only {shortage.available} {shortage.name} left"
+            f"only {shortage.available} {shortage.name} left"
             if shortage.available
             else f"{shortage.name} is sold out"
             for shortage in self.shortages
         ]
+        said = "; ".join(parts)
         return (
-            f"{'; '.join(parts)}: we changed your cart to match, and nothing was "
-            "charged. Please check your cart and check out again."
+            f"{said[0].upper()}{said[1:]}: we changed your cart to match, and "
+            "nothing was charged. Please check your cart and check out again."
         )
 
     @property
@@ -65,20 +66,17 @@ class StockShortage(Exception):
 
 
 def stock_reserve(quantities: Mapping[int, int]) -> set[int]:
-    """Hold these quantities of the products that count stock; return their ids.
+    """Hold these quantities of products that count stock; return the ids held.
 
-    Call it inside the transaction that records what the units are held for:
-    on a shortage it raises ``StockShortage`` after holding some units, and the
-    caller's transaction must roll back.
+    Pass the products that counted their stock when the cart was read: one
+    that has stopped counting since is not held. Call it inside the transaction
+    that records what the units are held for: on a shortage it raises
+    ``StockShortage`` after holding some units, and the caller's transaction
+    must roll back.
     """
-    counted = set(
-        Product.objects.filter(pk__in=quantities, stock__isnull=False).values_list(
-            "pk", flat=True
-        )
-    )
     held: set[int] = set()
-    short: list[int] = []
-    for product_id in sorted(counted):
+    missed: list[int] = []
+    for product_id in sorted(quantities):
         quantity = quantities[product_id]
         updated = Product.objects.filter(pk=product_id, stock__gte=quantity).update(
             stock=F("stock") - quantity, reserved=F("reserved") + quantity
@@ -86,21 +84,22 @@ def stock_reserve(quantities: Mapping[int, int]) -> set[int]:
         if updated:
             held.add(product_id)
         else:
-            short.append(product_id)
-    if short:
-        raise StockShortage(
-            [
-                Shortage(
-                    product_id=product.pk,
-                    name=product.name,
-                    wanted=quantities[product.pk],
-                    available=product.stock or 0,
-                )
-                for product in Product.objects.filter(pk__in=short).only(
-                    "name", "stock"
-                )
-            ]
+            missed.append(product_id)
+    if not missed:
+        return held
+    shortages = [
+        Shortage(
+            product_id=product.pk,
+            name=product.name,
+            wanted=quantities[product.pk],
+            available=product.stock,
         )
+        for product in Product.objects.filter(pk__in=missed, stock__isnull=False).only(
+            "name", "stock"
+        )
+    ]
+    if shortages:
+        raise StockShortage(shortages)
     return held
 
 

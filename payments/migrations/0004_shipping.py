@@ -108,6 +108,11 @@ class Migration(migrations.Migration):
             name='stock_reserved',
             field=models.BooleanField(default=False),
         ),
+        migrations.AddField(
+            model_name="order",
+            name="stock_held",
+            field=models.BooleanField(default=False),
+        ),
         migrations.RunPython(subtotal_from_total, migrations.RunPython.noop),
         migrations.AddIndex(
             model_name='order',

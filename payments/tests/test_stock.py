@@ -102,7 +102,7 @@ def test_checkout_that_stripe_refused_frees_its_stock(
 
 
 def test_stuck_order_failed_by_the_reconciler_frees_its_stock(db, laptop_3):
-    order = Order.objects.create(total_cents=1, currency="usd")
+    order = Order.objects.create(total_cents=1, currency="usd", stock_held=True)
     order.items.create(
         product=laptop_3,
         product_name="Laptop",

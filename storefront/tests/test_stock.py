@@ -117,17 +117,25 @@ def test_reserve_in_a_transaction_that_rolls_back_on_a_shortage_holds_nothing(
     with_stock(laptop, 5)
     with_stock(mouse, 1)
 
+    with_stock(keyboard, 4)
     with pytest.raises(StockShortage) as shortage, transaction.atomic():
         stock_reserve({laptop.pk: 2, mouse.pk: 2, keyboard.pk: 9})
 
-    assert shortage.value.available == {mouse.pk: 1}
-    assert "Only 1 Mouse left" in shortage.value.message
+    assert shortage.value.available == {mouse.pk: 1, keyboard.pk: 4}
+    assert shortage.value.message.startswith(
+        "Only 4 Keyboard left; only 1 Mouse left: we changed your cart"
+    )
     laptop.refresh_from_db()
     assert (laptop.stock, laptop.reserved) == (5, 0)
-    assert stock_reserve({laptop.pk: 2, mouse.pk: 1, keyboard.pk: 9}) == {
-        laptop.pk,
-        mouse.pk,
-    }
+
+
+def test_reserve_skips_a_product_that_stopped_counting_its_stock(laptop, mouse):
+    with_stock(laptop, 5)
+
+    assert stock_reserve({laptop.pk: 2, mouse.pk: 3}) == {laptop.pk}
+
+    mouse.refresh_from_db()
+    assert (mouse.stock, mouse.reserved) == (None, 0)
 
 
 def test_sell_and_release_move_held_units(laptop):
