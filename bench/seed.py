@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Order
+from payments.models import Order, OrderProblem
 from storefront.models import Product
 
 BATCH = 5_000
@@ -77,7 +77,6 @@ def orders_create(count: int) -> None:
                         cart_key=f"{number:064x}",
                         checkout_session_id=f"cs_seed_{number}",
                         customer_email=f"shopper{number}@example.com",
-                        problem="Amount mismatch." if number % 100 == 0 else "",
                         created_at=created_at,
                         paid_at=(
                             created_at + timedelta(minutes=2)
@@ -86,7 +85,12 @@ def orders_create(count: int) -> None:
                         ),
                     )
                 )
-            Order.objects.bulk_create(batch)
+            created = Order.objects.bulk_create(batch)
+            OrderProblem.objects.bulk_create(
+                OrderProblem(order=order, message="Amount mismatch.")
+                for order in created
+                if int(order.cart_key, 16) % 100 == 0
+            )
 
 
 def superuser_create(password: str) -> str:

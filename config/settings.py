@@ -8,6 +8,7 @@ SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "django_htmx",
     "template_partials",
+    "axes",
     "storefront",
     "payments",
 ]
@@ -92,6 +94,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it answers before any view, and its answer passes every header above.
+    "storefront.middleware.unreadable_input_middleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out sign-in is refused before any password is
+# hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -204,6 +216,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
+# Over HTTPS the cookies carry the __Host- prefix: browsers accept them only
+# from this exact host, over HTTPS, so no other site or subdomain can plant a
+# session (fixation). That is the defence, rather than a new key at checkout,
+# which a double click's second request, still holding the old one, would lose.
+if not DEBUG:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # htmx sends the token from the page (hx-headers on <body>), so no script
@@ -212,6 +231,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"
 
 # Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere.
 # ContentSecurityPolicyMiddleware adds Stripe Checkout's origin to form-action,
@@ -238,6 +258,23 @@ RATELIMIT_ENABLE = env_bool("RATELIMIT_ENABLE", default=True)
 RATELIMIT_CART = os.environ.get("RATELIMIT_CART", "120/m")
 RATELIMIT_CHECKOUT = os.environ.get("RATELIMIT_CHECKOUT", "10/m")
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0 if DEBUG else 1)
+
+# Admin sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures
+# from one client address, or for one username, sign-in is refused for
+# AXES_COOLOFF_MINUTES without checking the password. The address is the one
+# the rate limits use (TRUSTED_PROXY_HOPS above).
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise SystemExit("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "storefront.admin_login.client_ip_for_axes"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Failed sign-ins are logged by axes; successful ones need no table of their own.
+AXES_DISABLE_ACCESS_LOG = True
 
 LOGGING = {
     "version": 1,
@@ -297,3 +334,6 @@ STRIPE_TIMEOUT_SECONDS = (3.0, 8.0)
 STRIPE_MAX_NETWORK_RETRIES = 1
 # Stripe allows 30 minutes to 24 hours; an hour keeps abandoned orders short.
 STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
+# The success page asks Stripe about an order at most this often, however many
+# browsers, tabs and processes refresh or poll it.
+STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)

@@ -8,3 +8,7 @@ urlpatterns = [
     path("", include("payments.urls")),
     path("", include("storefront.urls")),
 ]
+
+handler400 = "storefront.errors.bad_request"
+handler403 = "storefront.errors.permission_denied"
+handler404 = "storefront.errors.page_not_found"

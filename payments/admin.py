@@ -1,11 +1,11 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
-from payments.models import Order, OrderItem, StripeEvent
+from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
 from storefront.money import format_money
@@ -40,18 +40,33 @@ class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
         return format_money(item.line_total_cents, item.order.currency)
 
 
+class OrderProblemInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = OrderProblem
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "message", "by", "resolved_at", "resolved_by"]
+    readonly_fields = fields
+    verbose_name = "problem"
+    verbose_name_plural = "problems (newest first; unresolved ones need attention)"
+
+
 class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Orders with an unresolved problem, read through its partial index."""
+
     title = "needs attention"
     parameter_name = "problem"
 
     def lookups(self, request: HttpRequest, model_admin: object) -> list:
-        return [("yes", "Has a problem"), ("no", "No problem")]
+        return [("yes", "Has an unresolved problem"), ("no", "No unresolved problem")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        unresolved = OrderProblem.objects.filter(
+            order=OuterRef("pk"), resolved_at__isnull=True
+        )
         if self.value() == "yes":
-            return queryset.exclude(problem="")
+            return queryset.filter(Exists(unresolved))
         if self.value() == "no":
-            return queryset.filter(problem="")
+            return queryset.filter(~Exists(unresolved))
         return queryset
 
 
@@ -95,7 +110,7 @@ class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     # page view. The created_at filter narrows by date without a query.
     show_full_result_count = False
     list_per_page = 50
-    inlines = [OrderItemInline]
+    inlines = [OrderItemInline, OrderProblemInline]
     actions = ["reconcile_with_stripe", "mark_shipped", "mark_delivered"]
     fields = [
         "public_id",
@@ -106,7 +121,6 @@ class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "checkout_session_id",
         "payment_intent_id",
         "checkout_expires_at",
-        "problem",
         "status_history",
         "created_at",
         "paid_at",
@@ -155,7 +169,19 @@ class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         ]
         return ", ".join(line for line in lines if line)
 
-    @admin.action(description="Ask Stripe and update the selected pending orders")
+    def has_reconcile_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may run the actions that change orders.
+
+        Orders stay read-only in their forms (status moves only through
+        fulfillment), so Django's change permission, which would open the
+        form for saving, is replaced by this one.
+        """
+        return request.user.has_perm("payments.reconcile_order")
+
+    @admin.action(
+        description="Ask Stripe and update the selected pending orders",
+        permissions=["reconcile"],
+    )
     def reconcile_with_stripe(self, request: HttpRequest, queryset: QuerySet) -> None:
         for order in queryset.filter(status=Order.Status.PENDING):
             result = order_reconcile(order=order)

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from payments.models import Order, OrderItem
+from payments.models import Order, OrderItem, OrderProblem
 from payments.shipping import shipping_amount, shipping_fields, shipping_mismatch
 from storefront.stock import stock_release, stock_sell
 
@@ -29,7 +29,7 @@ ASYNC_PAYMENT_FAILED = "checkout.session.async_payment_failed"
 
 
 class OrderNotFound(Exception):
-    """No order belongs to this Checkout Session (yet)."""
+    """No order of this shop belongs to this Checkout Session."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +52,15 @@ def order_transition(
     order.status = to
     if to == Status.PAID:
         order.paid_at = now
+        transaction.on_commit(
+            lambda: _other_checkouts_expire(paid_order_id=order_id), robust=True
+        )
+    # What was wrong while the order waited is settled by this change.
+    order.problems.filter(resolved_at__isnull=True).update(
+        resolved_at=now, resolved_by=by[:100]
+    )
     if reason:
-        order.problem = reason
+        order_problem_record(order_id=order.pk, message=reason, by=by)
     for name, value in fields.items():
         setattr(order, name, value)
     order.status_history = [
@@ -89,38 +96,73 @@ def _order_stock_settle(order: Order) -> None:
         (stock_sell if order.status == Status.PAID else stock_release)(held)
 
 
+def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProblem:
+    """Record a problem for an operator, unless the same one is still open."""
+    problem, _ = OrderProblem.objects.get_or_create(
+        order_id=order_id,
+        message=message,
+        resolved_at=None,
+        defaults={"by": by[:100]},
+    )
+    return problem
+
+
+def order_references(session: Mapping[str, Any]) -> list[str]:
+    """Return the order ids the shop put into a Checkout Session."""
+    metadata = session.get("metadata")
+    candidates = [
+        session.get("client_reference_id"),
+        metadata.get("order_id") if isinstance(metadata, Mapping) else None,
+    ]
+    return list(dict.fromkeys(str(c) for c in candidates if c and is_uuid(c)))
+
+
 def order_for_session(session: Mapping[str, Any]) -> Order:
-    """Return the order a Checkout Session was created for."""
-    reference = session.get("client_reference_id") or ""
-    query = Q(checkout_session_id=session.get("id"))
-    # The session id is saved after Stripe answers; should that save have been
-    # lost, the reference the session carries still names the order.
-    if is_uuid(reference):
-        query |= Q(public_id=reference, checkout_session_id__isnull=True)
-    order = Order.objects.filter(query).first()
+    """Return the order a Checkout Session was created for.
+
+    The order is committed before Stripe is asked for the session and named in
+    it (``client_reference_id``, ``metadata.order_id``), so an event can find it
+    before checkout has saved the session's id. A session that names an order
+    already holding another session is not that order's: the shop made only one.
+    """
+    session_id = session.get("id")
+    query = Q(checkout_session_id=session_id)
+    references = order_references(session)
+    if references:
+        query |= Q(public_id__in=references) & (
+            Q(checkout_session_id__isnull=True) | Q(checkout_session_id=session_id)
+        )
+    order = Order.objects.filter(query).first() if session_id else None
     if order is None:
-        raise OrderNotFound(f"No order for Checkout Session {session.get('id')!r}.")
+        raise OrderNotFound(f"No order for Checkout Session {session_id!r}.")
     return order
 
 
 def order_sync_with_session(
-    *, session: Mapping[str, Any], by: str, event_type: str = ""
+    *,
+    session: Mapping[str, Any],
+    by: str,
+    event_type: str = "",
+    payment_failed: str = "",
 ) -> Transition:
     """Bring an order in line with what Stripe says of its Checkout Session.
 
     A completed session whose payment is still processing changes nothing: the
-    async_payment_succeeded or _failed event settles it later.
+    async_payment_succeeded or _failed event (or the reconciler, which asks the
+    PaymentIntent and passes ``payment_failed``) settles it later.
     """
     order = order_for_session(session)
     previous = order.status
     details = _details(session)
 
     if event_type == ASYNC_PAYMENT_FAILED:
+        payment_failed = "The delayed payment failed."
+    if payment_failed:
         return order_transition(
             order_id=order.pk,
             to=Status.FAILED,
             by=by,
-            reason="The delayed payment failed.",
+            reason=payment_failed,
             **details,
         )
     if session.get("status") == "expired":
@@ -179,9 +221,49 @@ def _record_mismatch(order: Order, mismatch: str, *, by: str) -> Transition:
         "order amount mismatch: order_id=%s by=%s %s", order.public_id, by, mismatch
     )
     # A final order keeps its record: a later, tampered event changes nothing.
-    Order.objects.filter(pk=order.pk, status=Status.PENDING).update(problem=mismatch)
     order.refresh_from_db()
+    if order.status == Status.PENDING:
+        order_problem_record(order_id=order.pk, message=mismatch, by=by)
     return Transition(order=order, changed=False, previous=order.status)
+
+
+def order_sync_with_payment_intent(
+    *, session: Mapping[str, Any], payment_intent: Mapping[str, Any], by: str
+) -> Transition:
+    """Settle a completed, unpaid session's order from its PaymentIntent.
+
+    A delayed payment whose async_payment event never arrived is told apart
+    here: succeeded is paid; requires_payment_method (the attempt failed) and
+    canceled are failed; anything else is still processing.
+    """
+    status = payment_intent.get("status")
+    if status == "succeeded":
+        order = order_for_session(session)
+        amount = payment_intent.get("amount_received", payment_intent.get("amount"))
+        currency = str(payment_intent.get("currency") or "").lower()
+        if amount != order.total_cents or currency != order.currency:
+            mismatch = (
+                f"Amount mismatch: the PaymentIntent says {amount} {currency}, "
+                f"the order says {order.total_cents} {order.currency}. Not marked paid."
+            )
+            return _record_mismatch(order, mismatch, by=by)
+        return order_sync_with_session(
+            session={**session, "payment_status": "paid"}, by=by
+        )
+    if status in {"requires_payment_method", "canceled"}:
+        return order_sync_with_session(
+            session=session,
+            by=by,
+            payment_failed=f"The payment failed: its PaymentIntent is {status}.",
+        )
+    return order_sync_with_session(session=session, by=by)
+
+
+def _other_checkouts_expire(*, paid_order_id: int) -> None:
+    # Imported here: stale_checkouts moves orders through this module.
+    from payments.stale_checkouts import shopper_other_checkouts_expire
+
+    shopper_other_checkouts_expire(paid_order_id=paid_order_id)
 
 
 def is_uuid(value: object) -> bool:

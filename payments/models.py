@@ -38,13 +38,14 @@ class Order(models.Model):
     checkout_expires_at = models.DateTimeField(null=True, blank=True)
     payment_intent_id = models.CharField(max_length=255, blank=True)
     customer_email = models.EmailField(blank=True)
-    # What went wrong, for an operator: a Stripe error, an amount mismatch.
-    problem = models.TextField(blank=True)
     # Every status change: [{"at": iso time, "from": ..., "to": ..., "by": ...}].
     status_history = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # When a request last asked Stripe about this order on the shopper's behalf:
+    # the success page asks at most once per STRIPE_CHECK_INTERVAL_SECONDS.
+    stripe_checked_at = models.DateTimeField(null=True, blank=True)
     # Shipping and fulfilment: see payments/shipping.py.
     subtotal_cents = models.PositiveIntegerField(default=0)
     shipping_cents = models.PositiveIntegerField(default=0)
@@ -72,6 +73,9 @@ class Order(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("reconcile_order", "Can ask Stripe about orders and update them"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=["pending", "paid", "failed", "expired"]),
@@ -101,12 +105,6 @@ class Order(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["shopper_key", "status", "-paid_at"]),
             models.Index(fields=["-created_at"]),
-            # The admin's "needs attention" filter: a few rows among very many.
-            models.Index(
-                fields=["-created_at"],
-                condition=~models.Q(problem=""),
-                name="order_problem_created_idx",
-            ),
             # The admin's "to ship" filter: paid orders not yet shipped.
             models.Index(
                 fields=["paid_at"],
@@ -127,6 +125,40 @@ class Order(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("payments:success") + f"?session_id={self.checkout_session_id}"
+
+    @property
+    def problem(self) -> str:
+        """Return the newest unresolved problem's text, or "" if there is none."""
+        problem = self.problems.filter(resolved_at__isnull=True).first()
+        return problem.message if problem else ""
+
+
+class OrderProblem(models.Model):
+    """Something about an order that an operator should look at, and when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problems")
+    message = models.TextField()
+    # Who noticed it: "webhook:checkout.session.completed", "reconcile", ...
+    by = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a later change settles the order; until then it needs attention.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["order", "-created_at"]),
+            # The admin's "needs attention" filter: a few rows among very many.
+            models.Index(
+                fields=["order"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="order_problem_unresolved_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class OrderItem(models.Model):

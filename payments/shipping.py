@@ -91,10 +91,9 @@ def shipping_session_params(*, order: Order) -> dict[str, Any]:
 
 def shipping_amount(session: Mapping[str, Any]) -> int:
     """Return the shipping Stripe charged for a session, in cents."""
-    total_details = session.get("total_details") or {}
-    amount = total_details.get("amount_shipping")
+    amount = _mapping(session.get("total_details")).get("amount_shipping")
     if amount is None:
-        amount = (session.get("shipping_cost") or {}).get("amount_total")
+        amount = _mapping(session.get("shipping_cost")).get("amount_total")
     return amount if type(amount) is int else 0
 
 
@@ -122,8 +121,8 @@ def shipping_fields(order: Order, session: Mapping[str, Any]) -> dict[str, Any]:
         return {}
     charged = shipping_amount(session)
     details = _shipping_details(session)
-    address = details.get("address") or {}
-    customer = session.get("customer_details") or {}
+    address = _mapping(details.get("address"))
+    customer = _mapping(session.get("customer_details"))
     fields = {
         "shipping_cents": charged,
         "total_cents": order.subtotal_cents + charged,
@@ -144,18 +143,27 @@ def shipping_fields(order: Order, session: Mapping[str, Any]) -> dict[str, Any]:
         if getattr(field, "max_length", None)
     }
     return {
-        name: (str(value or "")[: limits[name]] if name in limits else value)
+        name: (
+            (value if isinstance(value, str) else "")[: limits[name]]
+            if name in limits
+            else value
+        )
         for name, value in fields.items()
     }
 
 
+def _mapping(value: object) -> Mapping[str, Any]:
+    """Return a JSON object as it is, anything else (null, a list) as empty."""
+    return value if isinstance(value, Mapping) else {}
+
+
 def _shipping_details(session: Mapping[str, Any]) -> Mapping[str, Any]:
-    collected = session.get("collected_information") or {}
-    return collected.get("shipping_details") or {}
+    collected = _mapping(session.get("collected_information"))
+    return _mapping(collected.get("shipping_details"))
 
 
 def _rate_name(order: Order, session: Mapping[str, Any], charged: int) -> str:
-    rate = (session.get("shipping_cost") or {}).get("shipping_rate")
+    rate = _mapping(session.get("shipping_cost")).get("shipping_rate")
     if isinstance(rate, Mapping) and rate.get("display_name"):
         return str(rate["display_name"])
     # Unexpanded, the session names the rate by id only: the amount tells which

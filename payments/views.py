@@ -30,9 +30,9 @@ from payments.checkout import (
     checkout_session_create,
     order_is_starting,
 )
-from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import Order
-from payments.webhooks import EventMalformed, stripe_event_process
+from payments.reconcile import order_check_with_stripe
+from payments.webhooks import EventMalformed, stripe_event_receive
 from shop.http import HtmxHttpRequest, here
 from storefront.cart import Cart
 from storefront.rate_limits import TOO_MANY_CHECKOUTS, checkout_over_limit
@@ -113,13 +113,7 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         # Someone else's session, or none at all: show nothing about it.
         return render(request, "payments/order_not_found.html", status=404)
 
-    if order.status == Order.Status.PENDING:
-        try:
-            session = stripe_api.checkout_session_retrieve(session_id)
-            order = order_sync_with_session(session=session, by="success-page").order
-        except stripe_api.StripeUnavailable as error:
-            # The webhook or the reconciler will settle it; say it is processing.
-            logger.warning("success page: order_id=%s %s", order.public_id, error)
+    order = order_check_with_stripe(order=order, by="success-page")
 
     context = {
         "order": order,
@@ -163,15 +157,19 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             payload=payload,
             signature=request.headers.get("Stripe-Signature", ""),
         )
+    except stripe_api.WebhookBodyInvalid as error:
+        logger.warning("webhook refused: %s", error)
+        return HttpResponseBadRequest(str(error))
     except stripe_api.WebhookSignatureInvalid as error:
         logger.warning("webhook refused: %s", error)
         return HttpResponseBadRequest("Invalid signature.")
     try:
-        outcome = stripe_event_process(event=event)
+        outcome = stripe_event_receive(event=event)
     except EventMalformed as error:
         logger.warning("webhook refused: event_id=%s %s", event.get("id"), error)
         return HttpResponseBadRequest(str(error))
-    except OrderNotFound as error:
-        logger.warning("webhook: event_id=%s %s", event.get("id"), error)
-        return HttpResponse("Unknown Checkout Session.", status=404)
+    except stripe_api.StripeUnavailable as error:
+        # Stripe delivers the event again later; by then it may answer.
+        logger.warning("webhook deferred: event_id=%s %s", event.get("id"), error)
+        return HttpResponse("Stripe could not be asked; try again.", status=503)
     return JsonResponse({"received": True, "outcome": outcome})

@@ -70,8 +70,10 @@ def test_success_page_marks_the_order_paid_when_the_webhook_is_late(
 
 
 def test_success_page_for_a_delayed_payment_says_processing_and_polls(
-    cart_with_items, checkout_order, stripe_double, htmx_headers
+    cart_with_items, checkout_order, stripe_double, htmx_headers, settings
 ):
+    # Each visit may ask Stripe; the interval has its own tests.
+    settings.STRIPE_CHECK_INTERVAL_SECONDS = 0
     order = checkout_order(cart_with_items)
     stripe_double.pay(order.checkout_session_id, delayed=True)
     own_url = f"{SUCCESS_URL}?session_id={order.checkout_session_id}"
@@ -149,8 +151,10 @@ def test_success_page_with_a_bad_or_unknown_session_id_is_404(
 
 
 def test_success_page_while_stripe_is_down_says_processing(
-    cart_with_items, checkout_order, stripe_double
+    cart_with_items, checkout_order, stripe_double, settings
 ):
+    # Each visit may ask Stripe; the interval has its own tests.
+    settings.STRIPE_CHECK_INTERVAL_SECONDS = 0
     order = checkout_order(cart_with_items)
     stripe_double.pay(order.checkout_session_id)
     stripe_double.fail_next(1, status=500)

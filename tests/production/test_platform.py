@@ -129,10 +129,14 @@ def test_responses_carry_hsts_secure_cookies_and_security_headers(platform):
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     cookies = set_cookie_headers(home) + set_cookie_headers(added)
     names = {cookie.split("=", 1)[0] for cookie in cookies}
-    assert {"csrftoken", "sessionid"} <= names
+    assert {"__Host-csrftoken", "__Host-sessionid"} <= names
     for cookie in cookies:
         attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"secure", "httponly", "samesite=lax"} <= attributes, cookie
+        if cookie.startswith("__Host-"):
+            assert "path=/" in attributes and not any(
+                attribute.startswith("domain=") for attribute in attributes
+            ), cookie
 
 
 def test_static_files_are_hashed_cached_for_a_year_and_compressed(platform):

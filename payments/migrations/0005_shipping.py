@@ -14,7 +14,7 @@ def subtotal_from_total(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0003_stripe_event_received_index'),
+        ('payments', '0004_order_problems_and_stripe_checked_at'),
     ]
 
     operations = [
