@@ -337,3 +337,5 @@ STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
 # The success page asks Stripe about an order at most this often, however many
 # browsers, tabs and processes refresh or poll it.
 STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)
+if STRIPE_CHECK_INTERVAL_SECONDS < 0:
+    raise SystemExit("STRIPE_CHECK_INTERVAL_SECONDS must be at least 0.")

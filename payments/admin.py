@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
 from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
+from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
@@ -111,7 +112,12 @@ class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline, OrderProblemInline]
-    actions = ["reconcile_with_stripe", "mark_shipped", "mark_delivered"]
+    actions = [
+        "reconcile_with_stripe",
+        "resolve_problems",
+        "mark_shipped",
+        "mark_delivered",
+    ]
     fields = [
         "public_id",
         "status",
@@ -187,6 +193,17 @@ class OrderAdmin(FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
             result = order_reconcile(order=order)
             level = messages.ERROR if result.error else messages.INFO
             self.message_user(request, str(result), level)
+
+    @admin.action(
+        description="Mark the selected orders' problems as dealt with",
+        permissions=["reconcile"],
+    )
+    def resolve_problems(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """For what an operator settles outside the shop (a refund in Stripe)."""
+        resolved = order_problems_resolve(
+            orders=queryset, by=f"admin:{request.user.get_username()}"
+        )
+        self.message_user(request, f"{resolved} problem(s) marked as dealt with.")
 
 
 @admin.register(StripeEvent)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.models import Order, OrderItem, OrderProblem
@@ -96,8 +96,12 @@ def _order_stock_settle(order: Order) -> None:
         (stock_sell if order.status == Status.PAID else stock_release)(held)
 
 
+@transaction.atomic
 def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProblem:
     """Record a problem for an operator, unless the same one is still open."""
+    # The order's row lock makes concurrent records of one problem wait, then
+    # find it.
+    Order.objects.select_for_update().filter(pk=order_id).values_list("pk").get()
     problem, _ = OrderProblem.objects.get_or_create(
         order_id=order_id,
         message=message,
@@ -105,6 +109,13 @@ def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProble
         defaults={"by": by[:100]},
     )
     return problem
+
+
+def order_problems_resolve(*, orders: QuerySet[Order], by: str) -> int:
+    """Mark the unresolved problems of these orders resolved; return how many."""
+    return OrderProblem.objects.filter(
+        order__in=orders, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), resolved_by=by[:100])
 
 
 def order_references(session: Mapping[str, Any]) -> list[str]:
@@ -167,10 +178,11 @@ def order_sync_with_session(
         )
     if session.get("status") == "expired":
         return order_transition(order_id=order.pk, to=Status.EXPIRED, by=by, **details)
-    if session.get("status") == "complete" and session.get("payment_status") in {
+    # A tuple, not a set: a signed but odd payload may hold a list here.
+    if session.get("status") == "complete" and session.get("payment_status") in (
         "paid",
         "no_payment_required",
-    }:
+    ):
         mismatch = _amount_mismatch(order, session)
         if mismatch:
             return _record_mismatch(order, mismatch, by=by)
@@ -188,14 +200,16 @@ def order_sync_with_session(
 
 def _details(session: Mapping[str, Any]) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    if session.get("id"):
-        details["checkout_session_id"] = session["id"]
+    if isinstance(session.get("id"), str) and session["id"]:
+        details["checkout_session_id"] = session["id"][:255]
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
     if isinstance(payment_intent, str):
         details["payment_intent_id"] = payment_intent[:255]
-    customer = session.get("customer_details") or {}
+    customer = session.get("customer_details")
+    if not isinstance(customer, Mapping):
+        customer = {}
     email = customer.get("email") or session.get("customer_email")
     if isinstance(email, str):
         details["customer_email"] = email[:254]

@@ -56,10 +56,47 @@ def shopper_other_checkouts_expire(*, paid_order_id: int) -> list[Transition]:
     paid_order = Order.objects.get(pk=paid_order_id)
     if paid_order.status != Order.Status.PAID:
         return []
-    return [
+    transitions = [
         checkout_expire(order=order, paid_order=paid_order)
         for order in other_open_checkouts(paid_order=paid_order)
     ]
+    # Two sessions paid at once: neither saw the other open. Whichever of the
+    # two orders' hooks runs last finds both paid.
+    double_payments_flag(order=paid_order)
+    return transitions
+
+
+def double_payments_flag(*, order: Order) -> None:
+    """Record a problem on the second of two orders open and paid at once.
+
+    A shopper who pays, then checks out a new cart and pays again has paid
+    twice on purpose: the second order was created after the first was paid.
+    Two orders each created before the other was paid were open together, and
+    paying both is what expiring stale sessions is for.
+    """
+    if order.status != Order.Status.PAID:
+        return
+    overlapping = Order.objects.filter(
+        shopper_key=order.shopper_key,
+        status=Order.Status.PAID,
+        created_at__lt=order.paid_at,
+        paid_at__gt=order.created_at,
+    ).exclude(pk=order.pk)
+    for other in overlapping:
+        first, second = sorted([order, other], key=lambda o: (o.paid_at, o.pk))
+        logger.error(
+            "order paid twice: order_id=%s and order_id=%s of the same shopper",
+            first.public_id,
+            second.public_id,
+        )
+        order_problem_record(
+            order_id=second.pk,
+            message=(
+                f"Paid while order {first.public_id} of the same shopper was paid "
+                "too. Refund one of them if the shopper did not mean both."
+            ),
+            by=f"{BY}:{first.public_id}",
+        )
 
 
 def checkout_expire(*, order: Order, paid_order: Order) -> Transition:
@@ -80,20 +117,7 @@ def checkout_expire(*, order: Order, paid_order: Order) -> Transition:
         transition = order_sync_with_session(session=session, by=by)
     except OrderNotFound:
         return Transition(order=order, changed=False, previous=order.status)
-    if transition.order.status == Order.Status.PAID:
-        logger.error(
-            "order paid twice: order_id=%s and order_id=%s of the same shopper",
-            order.public_id,
-            paid_order.public_id,
-        )
-        order_problem_record(
-            order_id=order.pk,
-            message=(
-                f"Paid while order {paid_order.public_id} of the same shopper was "
-                "paid too. Refund one of them if the shopper did not mean both."
-            ),
-            by=by,
-        )
+    double_payments_flag(order=transition.order)
     return transition
 
 

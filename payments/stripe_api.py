@@ -8,6 +8,7 @@ to real Stripe or to the local Stripe double: only ``STRIPE_API_BASE`` differs.
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,7 +22,8 @@ class StripeUnavailable(Exception):
 
 
 class StripeUnreachable(StripeUnavailable):
-    """No answer from Stripe at all: the network, DNS, or a timeout."""
+    """Stripe cannot be asked anything: no answer (network, DNS, a timeout), no
+    secret key, or a key it refuses."""
 
 
 class StripeObjectMissing(StripeUnavailable):
@@ -30,6 +32,10 @@ class StripeObjectMissing(StripeUnavailable):
 
 class StripeRequestRefused(StripeUnavailable):
     """Stripe refused the request itself (400): asking again changes nothing."""
+
+
+class EventNotificationInvalid(Exception):
+    """A correctly signed thin event that stripe-python cannot read."""
 
 
 class WebhookSignatureInvalid(Exception):
@@ -45,6 +51,10 @@ CHECKOUT_ORIGIN = "https://checkout.stripe.com"
 API_VERSION: str = stripe.api_version
 # Deeper than any event Stripe sends; also keeps nesting away from recursion.
 WEBHOOK_MAX_DEPTH = 32
+# What Stripe's ids are made of ("evt_1Ryx0dGfwWrHI2ZU...", "cs_test_a1..."):
+# they go into URLs and headers of requests to Stripe.
+STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
+CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}")
 
 
 def is_configured() -> bool:
@@ -74,7 +84,7 @@ def _client(
 def client() -> stripe.StripeClient:
     """Return a client for the configured account (one per process and settings)."""
     if not is_configured():
-        raise StripeUnavailable("STRIPE_SECRET_KEY is not set.")
+        raise StripeUnreachable("STRIPE_SECRET_KEY is not set.")
     return _client(
         settings.STRIPE_SECRET_KEY,
         settings.STRIPE_API_BASE,
@@ -89,7 +99,7 @@ def _call(description: str, function: Any, *args: Any, **kwargs: Any) -> dict:
     except stripe.StripeError as error:
         detail = error.user_message or str(error) or type(error).__name__
         message = f"{description} failed: {type(error).__name__}: {detail}"
-        if isinstance(error, stripe.APIConnectionError):
+        if isinstance(error, stripe.APIConnectionError | stripe.AuthenticationError):
             raise StripeUnreachable(message) from error
         if error.http_status == 404:
             raise StripeObjectMissing(message) from error
@@ -151,6 +161,8 @@ def webhook_event_verify(*, payload: bytes, signature: str) -> dict:
         raise WebhookBodyInvalid(f"The body is not JSON: {error}") from error
     if not isinstance(event, dict) or not isinstance(event.get("id"), str):
         raise WebhookBodyInvalid("The body is not a Stripe event.")
+    if not STRIPE_ID.fullmatch(event["id"]):
+        raise WebhookBodyInvalid("The event's id is not a Stripe id.")
     json_check_storable(event)
     return event
 
@@ -191,9 +203,14 @@ def thin_event_related_object(event: dict) -> dict | None:
     the Checkout types, ``GET /v1/checkout/sessions/{id}``) in the SDK's API
     version.
     """
-    notification = client().parse_event_notification_without_verification(
-        json.dumps(event)
-    )
+    try:
+        notification = client().parse_event_notification_without_verification(
+            json.dumps(event)
+        )
+    except (AttributeError, KeyError, TypeError, ValueError) as error:
+        raise EventNotificationInvalid(
+            f"stripe-python cannot read the notification: {error!r}"
+        ) from error
     if getattr(notification, "related_object", None) is None:
         return None
     return _call(

@@ -7,7 +7,6 @@ from Stripe before the transaction that records the event, never inside it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -106,6 +105,8 @@ def event_with_session(*, event: dict[str, Any]) -> dict[str, Any]:
         raise EventMalformed("The event's object has no id.")
     if all(field in session for field in SESSION_FIELDS):
         return event
+    if not stripe_api.CHECKOUT_SESSION_ID.fullmatch(session["id"]):
+        return event  # not a session id Stripe makes: not the shop's either
     logger.info("webhook: event_id=%s lacks session fields; fetching", event["id"])
     try:
         fetched = stripe_api.checkout_session_retrieve(session["id"])
@@ -124,10 +125,22 @@ def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str
         raise EventMalformed("The thin event's related_object has no id or url.")
     session: dict[str, Any] = {"id": related["id"]} if related else {}
     if event_type in HANDLERS:
-        if not related:
-            raise EventMalformed("The thin event has no related_object.")
-        with contextlib.suppress(stripe_api.StripeObjectMissing):
+        # The SDK fetches the url with the shop's secret key: only ever a
+        # Checkout Session's own path on Stripe's API.
+        if not (
+            related
+            and stripe_api.CHECKOUT_SESSION_ID.fullmatch(related["id"])
+            and related["url"] == f"/v1/checkout/sessions/{related['id']}"
+        ):
+            raise EventMalformed(
+                "The thin event's related_object is not a Checkout Session."
+            )
+        try:
             session = stripe_api.thin_event_related_object(event) or session
+        except stripe_api.StripeObjectMissing:
+            pass
+        except stripe_api.EventNotificationInvalid as error:
+            raise EventMalformed(str(error)) from error
     return {**event, "data": {"object": session}}
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -247,3 +248,44 @@ def test_needs_attention_list_query_count_is_flat(
         response = superuser_client.get(ORDERS_URL, {"problem": "yes"})
 
     assert len(response.context["cl"].result_list) == min(count, 50)
+
+
+def test_an_operator_marks_an_orders_problems_as_dealt_with(superuser_client):
+    flagged = make_order(status=Order.Status.PAID, paid_at=timezone.now())
+    other = make_order()
+    baker.make(OrderProblem, order=flagged, message="Paid twice.")
+    baker.make(OrderProblem, order=other, message="Stripe was down.")
+
+    response = superuser_client.post(
+        ORDERS_URL,
+        {"action": "resolve_problems", "_selected_action": [flagged.pk]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 problem(s) marked as dealt with."
+    ]
+    problem = OrderProblem.objects.get(order=flagged)
+    assert problem.resolved_at is not None
+    assert problem.resolved_by == "admin:operator"
+    assert OrderProblem.objects.get(order=other).resolved_at is None
+    assert listed(superuser_client.get(ORDERS_URL, {"problem": "yes"})) == [other.pk]
+
+
+def test_a_staff_user_who_may_only_view_orders_cannot_mark_problems_dealt_with(
+    client, django_user_model
+):
+    viewer = django_user_model.objects.create(username="clerk", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_order"))
+    client.force_login(viewer)
+    order = make_order()
+    baker.make(OrderProblem, order=order, message="Stripe was down.")
+
+    changelist = client.get(ORDERS_URL)
+    client.post(
+        ORDERS_URL, {"action": "resolve_problems", "_selected_action": [order.pk]}
+    )
+
+    assert changelist.status_code == 200
+    assert "resolve_problems" not in changelist.content.decode()
+    assert OrderProblem.objects.get().resolved_at is None

@@ -355,3 +355,25 @@ def test_the_reconcile_permission_does_not_make_orders_editable(
     assert 'name="_save"' not in page.content.decode()
     assert operator.post(url, {"status": "paid"}).status_code == 403
     assert status_of(order) == Order.Status.PENDING
+
+
+@pytest.mark.parametrize("fault", ["revoked-key", "no-key"])
+def test_reconcile_stops_and_exits_1_when_stripe_refuses_the_key_or_there_is_none(
+    place_order, stripe_double, settings, fault
+):
+    first, second = place_order(), place_order()
+    backdate(first, minutes=20)
+    backdate(second, minutes=15)
+    if fault == "revoked-key":
+        stripe_double.revoke_key(settings.STRIPE_SECRET_KEY)
+    else:
+        settings.STRIPE_SECRET_KEY = ""
+    stdout, stderr = StringIO(), StringIO()
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile_orders", stdout=stdout, stderr=stderr)
+
+    assert exit_info.value.code == 1
+    assert "Stripe could not be reached; stopped." in stderr.getvalue()
+    assert str(second.public_id) not in stderr.getvalue()
+    assert status_of(first) == status_of(second) == Order.Status.PENDING

@@ -18,6 +18,7 @@ from django.test import Client
 from payments import stripe_api
 from payments.models import Order, OrderProblem
 from payments.tests.conftest import CART_ADD_URL, deliver_events
+from payments.tests.test_concurrency import COMPLETED, delivery, run_together
 from storefront.models import Product
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,3 +158,40 @@ def test_an_order_checked_out_after_the_payment_is_left_open(
 
     assert status_of(later) == Order.Status.PENDING
     assert stripe_double.sessions[later.checkout_session_id]["status"] == "open"
+
+
+def test_an_order_checked_out_after_the_payment_and_paid_too_is_no_problem(
+    stripe_double, new_shopper, checkout_order, laptop, mouse
+):
+    shopper = new_shopper(laptop)
+    first = checkout_order(shopper)
+    pay_and_deliver(stripe_double, first)
+    shopper.get("/")
+    shopper.post(CART_ADD_URL, {"product": mouse.pk, "quantity": 1})
+    second = checkout_order(shopper)
+
+    pay_and_deliver(stripe_double, second)
+
+    assert status_of(first) == status_of(second) == Order.Status.PAID
+    assert not OrderProblem.objects.exists()
+
+
+@pytest.mark.postgres
+def test_two_open_sessions_paid_at_once_flag_the_second_payment_once(
+    stripe_double, two_checkouts
+):
+    first, second = two_checkouts
+    stripe_double.pay(first.checkout_session_id)
+    stripe_double.pay(second.checkout_session_id)
+    events = [e for e in stripe_double.events if e["type"] == COMPLETED]
+
+    outcomes = run_together(*(delivery(event) for event in events))
+
+    assert outcomes == [(200, "processed"), (200, "processed")]
+    assert status_of(first) == status_of(second) == Order.Status.PAID
+    [problem] = OrderProblem.objects.all()
+    paid_second = max(first, second, key=lambda order: (order.paid_at, order.pk))
+    paid_first = first if paid_second == second else second
+    assert problem.order_id == paid_second.pk
+    assert str(paid_first.public_id) in problem.message
+    assert problem.resolved_at is None

@@ -196,9 +196,55 @@ def test_thin_event_while_stripe_is_down_is_503_unrecorded_and_the_retry_works(
 
 
 @pytest.mark.parametrize(
+    "change",
+    [
+        {"created": None},
+        {"context": 5},
+        {"related_object": {"id": "cs_test_1", "url": "/v1/x"}},
+    ],
+    ids=["no-created", "context-not-a-string", "no-type"],
+)
+def test_signed_thin_event_the_sdk_cannot_read_is_400_and_recorded_nowhere(
+    stripe_double, pending_order, change
+):
+    event = thin_event("v1.checkout.session.completed", "cs_test_1")
+    for name, value in change.items():
+        if value is None:
+            del event[name]
+        else:
+            event[name] = value
+
+    status = deliver_events(event)[0][0]
+
+    assert status == 400
+    assert not StripeEvent.objects.exists()
+
+
+@pytest.mark.parametrize(
     "related_object",
-    [None, {"id": 5, "url": "/v1/x"}, {"id": "cs_test_1"}, "cs_test_1"],
-    ids=["missing", "id-not-a-string", "no-url", "not-an-object"],
+    [
+        None,
+        {"id": 5, "url": "/v1/x"},
+        {"id": "cs_test_1"},
+        "cs_test_1",
+        {
+            "id": "cs_test_1",
+            "url": "https://evil.example/v1/checkout/sessions/cs_test_1",
+        },
+        {"id": "cs_test_1", "url": "/v1/customers/cus_1"},
+        {"id": "cus_1", "url": "/v1/checkout/sessions/cus_1"},
+        {"id": "cs_test_1/../x", "url": "/v1/checkout/sessions/cs_test_1/../x"},
+    ],
+    ids=[
+        "missing",
+        "id-not-a-string",
+        "no-url",
+        "not-an-object",
+        "another-host",
+        "another-object",
+        "not-a-session-id",
+        "path-tricks",
+    ],
 )
 def test_thin_checkout_event_without_a_usable_related_object_is_400(
     stripe_double, related_object
@@ -206,8 +252,11 @@ def test_thin_checkout_event_without_a_usable_related_object_is_400(
     event = thin_event("v1.checkout.session.completed", "cs_test_1")
     event["related_object"] = related_object
 
+    asked = len(stripe_double.requests)
+
     assert deliver_events(event) == [(400, None)]
     assert not StripeEvent.objects.exists()
+    assert len(stripe_double.requests) == asked
 
 
 @pytest.mark.parametrize(("payloads", "deliveries"), [("thin", 1), ("both", 2)])

@@ -149,6 +149,9 @@ def test_webhook_refuses_events_when_no_secret_is_configured(
         b'{"id": "evt_1", "data": {"object": {"id": "cs_test_1"}}}',
         b'{"id": "evt_1", "type": "checkout.session.completed",'
         b' "data": {"object": {"object": "checkout.session"}}}',
+        b'{"id": "evt_\\ud83d\\ude00", "type": "customer.created",'
+        b' "data": {"object": {}}}',
+        b'{"id": "evt_1\\n", "type": "customer.created", "data": {"object": {}}}',
     ],
     ids=[
         "truncated-json",
@@ -159,6 +162,8 @@ def test_webhook_refuses_events_when_no_secret_is_configured(
         "data-not-an-object",
         "no-type",
         "session-without-id",
+        "id-not-ascii",
+        "id-with-a-newline",
     ],
 )
 def test_correctly_signed_malformed_body_returns_400(db, stripe_double, body):

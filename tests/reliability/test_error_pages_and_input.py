@@ -231,3 +231,48 @@ def test_a_permission_denied_gets_the_shops_403_page(django_user_model, hostile_
     response = hostile_client.get(reverse("admin:payments_order_add"))
 
     assert_error_page(response, 403, "You are not allowed to do that")
+
+
+MALFORMED_BODIES = [
+    ("multipart/form-data", b"product=1"),
+    ("multipart/form-data; boundary=", b"--\r\n"),
+    ("multipart/form-data; boundary=" + "x" * 100, b"--xx\r\n"),
+    (
+        "multipart/form-data; boundary=xx",
+        b'--xx\r\nContent-Disposition: form-data; name="product"\r\n\r\n1',
+    ),
+    (
+        "multipart/form-data; boundary=xx",
+        b"--xx\r\nContent-Disposition: form-data; name*=UTF-8''%ED%A0%80"
+        b"\r\n\r\n1\r\n--xx--\r\n",
+    ),
+    (
+        "multipart/form-data; boundary=xx",
+        b'--xx\r\nContent-Disposition: form-data; name="product"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n!!!\r\n--xx--\r\n",
+    ),
+    ("application/x-www-form-urlencoded; charset", b"product=1"),
+    ("application/x-www-form-urlencoded; charset=", b"product=1"),
+    ('application/x-www-form-urlencoded; charset="utf-8', b"product=1"),
+    ("application/x-www-form-urlencoded", b"\xff\xfe\x00"),
+    ("application/x-www-form-urlencoded", b"product=%ff%fe&quantity=%c0%af"),
+    (";;;", b"x"),
+]
+
+
+@pytest.mark.parametrize(("content_type", "body"), MALFORMED_BODIES)
+@pytest.mark.parametrize(
+    "url",
+    [ADD, CHECKOUT, LOGIN, reverse("payments:stripe-webhook")],
+    ids=["add", "checkout", "login", "webhook"],
+)
+def test_malformed_bodies_are_never_a_server_error_and_change_nothing(
+    hostile_client, laptop, stripe_double, url, content_type, body
+):
+    response = hostile_client.generic("POST", url, body, content_type=content_type)
+
+    # A 4xx, or what the page does with an empty form (checkout of an empty
+    # cart: 303 back to it; the sign-in form: 200 again).
+    assert response.status_code < 500, response.content[:300]
+    assert "cart" not in stored_session(hostile_client)
+    assert not Order.objects.exists()
