@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,7 +25,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments import stripe_api
-from payments.fulfillment import is_uuid, order_transition
+from payments.fulfillment import is_uuid, order_sync_with_session, order_transition
 from payments.models import Order, OrderItem
 from payments.shipping import shipping_session_params
 from storefront.cart import Cart, CartContents, SettledCheckouts
@@ -80,6 +80,8 @@ class CheckoutStart:
     created: bool
     # No order: some items sold out, the cart now holds what is left. For the shopper.
     cart_changed: str = ""
+    # No order: the shopper's own earlier checkouts hold what the cart needs.
+    held_by_own: tuple[Order, ...] = ()
 
 
 @transaction.atomic
@@ -169,10 +171,14 @@ def open_order_for_cart(*, shopper: str, contents: CartContents) -> Order | None
     )
 
 
-def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
+def checkout_order_for_cart(
+    *, session: SessionBase, own_checkouts_expired: bool = False
+) -> CheckoutStart:
     """Return the PENDING order for the session's cart; create it if need be.
 
     Runs under the session's lock, which it never holds while Stripe answers.
+    Stock short because the shopper's own earlier checkouts hold it: those are
+    returned to be expired (``checkouts_holding_stock_expire``), then call again.
     """
     cart = Cart(session)
     contents = cart.contents()
@@ -196,11 +202,58 @@ def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
     try:
         order = order_create_from_cart(contents=contents, shopper=shopper)
     except StockShortage as shortage:
+        held_by_own = (
+            ()
+            if own_checkouts_expired
+            else own_checkouts_holding(shopper=shopper, product_ids=shortage.available)
+        )
+        if held_by_own:
+            return CheckoutStart(order=None, created=False, held_by_own=held_by_own)
         # Saved under the lock: the shopper sees the cart that can be bought.
         cart.quantities_cap(shortage.available)
         return CheckoutStart(order=None, created=False, cart_changed=shortage.message)
     cart.checkout_started(reference=str(order.public_id))
     return CheckoutStart(order=order, created=True)
+
+
+def own_checkouts_holding(
+    *, shopper: str, product_ids: Iterable[int]
+) -> tuple[Order, ...]:
+    """Return the shopper's open checkouts that hold stock of these products."""
+    return tuple(
+        Order.objects.filter(
+            shopper_key=shopper,
+            status=Order.Status.PENDING,
+            stock_held=True,
+            checkout_session_id__isnull=False,
+            items__product_id__in=list(product_ids),
+            items__stock_reserved=True,
+        ).distinct()
+    )
+
+
+def checkouts_holding_stock_expire(*, orders: Iterable[Order]) -> None:
+    """Expire a shopper's earlier checkouts so that a new cart can have their stock.
+
+    Call it outside any transaction or lock: it waits on Stripe. A session that
+    is no longer open (paid meanwhile) is settled as Stripe has it.
+    """
+    for order in orders:
+        try:
+            session = stripe_api.checkout_session_expire(order.checkout_session_id)
+        except stripe_api.StripeUnavailable:
+            try:
+                session = stripe_api.checkout_session_retrieve(
+                    order.checkout_session_id
+                )
+            except stripe_api.StripeUnavailable as error:
+                logger.warning(
+                    "checkout holding stock not expired: order_id=%s %s",
+                    order.public_id,
+                    error,
+                )
+                continue
+        order_sync_with_session(session=session, by="checkout:cart-changed")
 
 
 def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> str:

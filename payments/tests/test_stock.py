@@ -181,3 +181,34 @@ def test_delayed_payment_keeps_its_stock_held_until_it_succeeds(
     deliver_events(stripe_double.events[-1])
 
     assert counts(laptop_3) == (2, 0, 1)
+
+
+def test_shopper_who_changes_the_cart_gets_the_units_their_own_open_checkout_held(
+    stripe_double, new_shopper, checkout_order, laptop, mouse
+):
+    Product.objects.filter(pk=laptop.pk).update(stock=1)
+    shopper = new_shopper(laptop)
+    first = checkout_order(shopper)
+    shopper.post(reverse("storefront:cart-add"), {"product": mouse.pk, "quantity": 1})
+
+    second = checkout_order(shopper)
+
+    first.refresh_from_db()
+    assert first.status == Order.Status.EXPIRED
+    assert stripe_double.sessions[first.checkout_session_id]["status"] == "expired"
+    assert second.items.get(product=laptop).stock_reserved
+    assert counts(laptop) == (0, 1, 0)
+
+
+def test_another_shoppers_checkout_is_never_expired_to_free_stock(
+    stripe_double, new_shopper, checkout_order, laptop
+):
+    Product.objects.filter(pk=laptop.pk).update(stock=1)
+    second = new_shopper(laptop)
+    first = checkout_order(new_shopper(laptop))
+
+    assert second.post(CHECKOUT_URL)["Location"] == CART_URL
+
+    first.refresh_from_db()
+    assert first.status == Order.Status.PENDING
+    assert stripe_double.sessions[first.checkout_session_id]["status"] == "open"
