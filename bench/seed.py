@@ -70,7 +70,8 @@ def orders_create(count: int) -> None:
                 batch.append(
                     Order(
                         status=status,
-                        total_cents=rng.randrange(100, 500_000),
+                        total_cents=(total_cents := rng.randrange(100, 500_000)),
+                        subtotal_cents=total_cents,
                         currency="usd",
                         shopper_key=secrets.token_urlsafe(24),
                         cart_key=f"{number:064x}",
@@ -110,6 +111,7 @@ def webhook_events(*, count: int, label: str, secret: str) -> list[tuple[str, st
         orders = Order.objects.bulk_create(
             Order(
                 total_cents=2999,
+                subtotal_cents=2999,
                 currency="usd",
                 shopper_key=f"bench-{label}",
                 cart_key=f"bench-{label}-{number}",

@@ -341,6 +341,31 @@ CART_MAX_QUANTITY = env_int("CART_MAX_QUANTITY", 99)
 CART_MAX_LINES = env_int("CART_MAX_LINES", 50)
 PRODUCTS_PER_PAGE = 24
 
+# Stock and shipping (storefront/stock.py, payments/shipping.py). Money in cents.
+SHOP_LOW_STOCK_THRESHOLD = env_int("SHOP_LOW_STOCK_THRESHOLD", 5)
+SHOP_SHIPPING_COUNTRIES = [
+    country.upper()
+    for country in env_list(
+        "SHOP_SHIPPING_COUNTRIES", ["US", "CA", "GB", "DE", "FR", "NL"]
+    )
+]
+if not all(
+    len(country) == 2 and country.isalpha() for country in SHOP_SHIPPING_COUNTRIES
+):
+    raise SystemExit("SHOP_SHIPPING_COUNTRIES must be two-letter codes, as US,CA,GB.")
+SHOP_SHIPPING_STANDARD_CENTS = env_int("SHOP_SHIPPING_STANDARD_CENTS", 500)
+SHOP_SHIPPING_EXPRESS_CENTS = env_int("SHOP_SHIPPING_EXPRESS_CENTS", 1500)
+# Standard shipping is free for a subtotal at or above this; 0 turns it off.
+SHOP_FREE_SHIPPING_OVER_CENTS = env_int("SHOP_FREE_SHIPPING_OVER_CENTS", 10000)
+SHOP_SHIPPING_PHONE = env_bool("SHOP_SHIPPING_PHONE", default=True)
+for name in (
+    "SHOP_SHIPPING_STANDARD_CENTS",
+    "SHOP_SHIPPING_EXPRESS_CENTS",
+    "SHOP_FREE_SHIPPING_OVER_CENTS",
+):
+    if globals()[name] < 0:
+        raise SystemExit(f"{name} must not be negative.")
+
 # Stripe. Without STRIPE_SECRET_KEY checkout is switched off with a clear
 # message; `python manage.py devserver` points the shop at the local Stripe
 # double instead.

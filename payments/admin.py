@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
+from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
 from payments.admin_orders import OrderAdminToolsMixin
 from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
@@ -91,9 +92,18 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["public_id", "status", "total", "customer_email", "created_at"]
-    list_filter = ["status", NeedsAttentionFilter, "created_at"]
+class OrderAdmin(
+    OrderAdminToolsMixin, FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    list_display = [
+        "public_id",
+        "status",
+        "total",
+        "fulfillment",
+        "customer_email",
+        "created_at",
+    ]
+    list_filter = ["status", ToShipFilter, NeedsAttentionFilter, "created_at"]
     search_fields = [
         "=public_id",
         "=checkout_session_id",
@@ -105,7 +115,13 @@ class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     show_full_result_count = False
     list_per_page = 50
     inlines = [OrderItemInline, OrderProblemInline]
-    actions = ["reconcile_with_stripe", "resolve_problems", "revoke_order_links"]
+    actions = [
+        "reconcile_with_stripe",
+        "resolve_problems",
+        "revoke_order_links",
+        "mark_shipped",
+        "mark_delivered",
+    ]
     fields = [
         "public_id",
         "status",
@@ -118,6 +134,15 @@ class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
         "status_history",
         "created_at",
         "paid_at",
+        # Shipping and fulfilment (payments/shipping.py).
+        "subtotal",
+        "shipping",
+        "shipping_rate_name",
+        "ship_to",
+        "shipping_phone",
+        "fulfillment_panel",
+        "shipped_at",
+        "delivered_at",
     ]
     # Status moves only through fulfillment, and orders are the record of
     # payments taken: nothing here edits or deletes them.
@@ -126,6 +151,33 @@ class OrderAdmin(OrderAdminToolsMixin, ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="Total", ordering="total_cents")
     def total(self, order: Order) -> str:
         return format_money(order.total_cents, order.currency)
+
+    @admin.display(description="Subtotal")
+    def subtotal(self, order: Order) -> str:
+        return format_money(order.subtotal_cents, order.currency)
+
+    @admin.display(description="Shipping")
+    def shipping(self, order: Order) -> str:
+        return format_money(order.shipping_cents, order.currency)
+
+    @admin.display(description="Ship to")
+    def ship_to(self, order: Order) -> str:
+        lines = [
+            order.shipping_name,
+            order.shipping_line1,
+            order.shipping_line2,
+            " ".join(
+                part
+                for part in (
+                    order.shipping_postal_code,
+                    order.shipping_city,
+                    order.shipping_state,
+                )
+                if part
+            ),
+            order.shipping_country,
+        ]
+        return ", ".join(line for line in lines if line)
 
     def has_reconcile_permission(self, request: HttpRequest) -> bool:
         """Whether the user may run the actions that change orders.

@@ -18,7 +18,9 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.emails import order_paid_emails_queue
-from payments.models import Order, OrderProblem
+from payments.models import Order, OrderItem, OrderProblem
+from payments.shipping import shipping_amount, shipping_fields, shipping_mismatch
+from storefront.stock import stock_release, stock_sell
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +69,7 @@ def order_transition(
         {"at": now.isoformat(), "from": previous, "to": to, "by": by},
     ]
     order.save()
+    _order_stock_settle(order)
     if to == Status.PAID:
         order_paid_emails_queue(order=order)
     logger.info(
@@ -78,6 +81,22 @@ def order_transition(
         f" reason={reason!r}" if reason else "",
     )
     return Transition(order=order, changed=True, previous=previous)
+
+
+def _order_stock_settle(order: Order) -> None:
+    """Sell the units checkout held for a paid order; free them for any other end.
+
+    Called once per order, in the transaction that moves it out of PENDING.
+    """
+    if not order.stock_held:
+        return
+    held = dict(
+        OrderItem.objects.filter(
+            order=order, stock_reserved=True, product__isnull=False
+        ).values_list("product_id", "quantity")
+    )
+    if held:
+        (stock_sell if order.status == Status.PAID else stock_release)(held)
 
 
 @transaction.atomic
@@ -170,7 +189,13 @@ def order_sync_with_session(
         mismatch = _amount_mismatch(order, session)
         if mismatch:
             return _record_mismatch(order, mismatch, by=by)
-        return order_transition(order_id=order.pk, to=Status.PAID, by=by, **details)
+        return order_transition(
+            order_id=order.pk,
+            to=Status.PAID,
+            by=by,
+            **details,
+            **shipping_fields(order, session),
+        )
     if details and order.status == Status.PENDING:
         Order.objects.filter(pk=order.pk, status=Status.PENDING).update(**details)
     return Transition(order=order, changed=False, previous=previous)
@@ -197,11 +222,14 @@ def _details(session: Mapping[str, Any]) -> dict[str, Any]:
 def _amount_mismatch(order: Order, session: Mapping[str, Any]) -> str:
     amount = session.get("amount_total")
     currency = str(session.get("currency") or "").lower()
-    if amount == order.total_cents and currency == order.currency:
-        return ""
+    # Stripe charged the items' subtotal plus the shipping rate chosen.
+    expected = order.subtotal_cents + shipping_amount(session)
+    if amount == expected and currency == order.currency:
+        mismatch = shipping_mismatch(order, session)
+        return f"{mismatch} Not marked paid." if mismatch else ""
     return (
         f"Amount mismatch: Stripe says {amount} {currency}, "
-        f"the order says {order.total_cents} {order.currency}. Not marked paid."
+        f"the order says {expected} {order.currency}. Not marked paid."
     )
 
 

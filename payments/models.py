@@ -21,6 +21,11 @@ class Order(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
+    class Fulfillment(models.TextChoices):
+        UNFULFILLED = "unfulfilled", "Not shipped yet"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     # The secret in the order page's address (/orders/<token>/): whoever holds
     # the link sees the order, from any device. An admin can replace it.
@@ -30,6 +35,7 @@ class Order(models.Model):
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING
     )
+    # What Stripe charges: the items' subtotal plus shipping, known once paid.
     total_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     # A random token kept in the shopper's session: whose order this is.
@@ -51,6 +57,30 @@ class Order(models.Model):
     # When a request last asked Stripe about this order on the shopper's behalf:
     # the success page asks at most once per STRIPE_CHECK_INTERVAL_SECONDS.
     stripe_checked_at = models.DateTimeField(null=True, blank=True)
+    # Shipping and fulfilment: see payments/shipping.py.
+    subtotal_cents = models.PositiveIntegerField(default=0)
+    shipping_cents = models.PositiveIntegerField(default=0)
+    requires_shipping = models.BooleanField(default=False)
+    # Whether checkout held stock for any item (OrderItem.stock_reserved), so a
+    # status change only looks for holds to settle when there are some.
+    stock_held = models.BooleanField(default=False)
+    shipping_rate_name = models.CharField(max_length=100, blank=True)
+    shipping_name = models.CharField(max_length=200, blank=True)
+    shipping_line1 = models.CharField(max_length=200, blank=True)
+    shipping_line2 = models.CharField(max_length=200, blank=True)
+    shipping_city = models.CharField(max_length=200, blank=True)
+    shipping_state = models.CharField(max_length=200, blank=True)
+    shipping_postal_code = models.CharField(max_length=40, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    shipping_phone = models.CharField(max_length=40, blank=True)
+    # Empty until a paid order needs shipping; then moved by an admin.
+    fulfillment = models.CharField(
+        max_length=12, choices=Fulfillment.choices, blank=True
+    )
+    carrier = models.CharField(max_length=100, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -69,15 +99,40 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(total_cents__gt=0), name="order_total_positive"
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    total_cents=models.F("subtotal_cents") + models.F("shipping_cents")
+                ),
+                name="order_total_is_subtotal_plus_shipping",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    fulfillment__in=["", "unfulfilled", "shipped", "delivered"]
+                ),
+                name="order_fulfillment_valid",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["shopper_key", "status", "-paid_at"]),
             models.Index(fields=["-created_at"]),
+            # The admin's "to ship" filter: paid orders not yet shipped.
+            models.Index(
+                fields=["paid_at"],
+                condition=models.Q(fulfillment="unfulfilled"),
+                name="order_to_ship_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"Order {self.public_id}"
+
+    def save(self, *args: object, **kwargs: object) -> None:
+        # An order made with a total only (before shipping, or in tests) ships
+        # nothing: its subtotal is its total.
+        if not self.subtotal_cents:
+            self.subtotal_cents = self.total_cents - self.shipping_cents
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("payments:order-detail", args=[self.access_token])
@@ -126,6 +181,8 @@ class OrderItem(models.Model):
     product_name = models.CharField(max_length=200)
     unit_price_cents = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
+    # Whether checkout held this quantity of the product's stock for the order.
+    stock_reserved = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]

@@ -28,6 +28,7 @@ from payments.checkout import (
     CheckoutError,
     checkout_order_for_cart,
     checkout_session_create,
+    checkouts_holding_stock_expire,
     order_is_starting,
 )
 from payments.models import Order
@@ -54,6 +55,15 @@ def checkout(request: HtmxHttpRequest) -> HttpResponse:
     try:
         with session_lock(request):
             start = checkout_order_for_cart(session=request.session)
+        if start.held_by_own:
+            # The shopper changed the cart: their earlier checkouts give way.
+            checkouts_holding_stock_expire(orders=start.held_by_own)
+            with session_lock(request):
+                start = checkout_order_for_cart(
+                    session=request.session, own_checkouts_expired=True
+                )
+        if start.order is None:
+            raise CheckoutError(start.cart_changed)
         # Stripe is called with the session's lock released.
         if not start.created:
             # The same cart again: its open Checkout Session, or the page that

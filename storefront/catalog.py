@@ -5,7 +5,8 @@ and the cards are the same for every visitor but for two values: the CSRF token
 and the ``next`` field. So the cards are rendered with a marker in place of
 each, kept per process keyed by the rows they show, and the markers are
 replaced on every request. The key is the content itself, so a changed product
-shows at once, in every process, with nothing to invalidate. The rest of what
+shows at once, in every process, with nothing to invalidate; a stock count
+is part of the key only once it is low enough to show. The rest of what
 the cards show (the currency, the cart's URL, the cart's limits) is fixed for a
 process's life.
 """
@@ -36,6 +37,8 @@ class ProductCard(NamedTuple):
     name: str
     description: str
     price_cents: int
+    # Only when low enough to show ("only 3 left", "sold out"); else None.
+    stock: int | None
 
 
 def product_cards_queryset() -> QuerySet:
@@ -51,10 +54,17 @@ def catalog_page(number: str | None) -> Page:
 
 def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:
     """Return the HTML of the cards for these rows, ready for this request."""
-    html = _product_cards_html(tuple(ProductCard(*row) for row in rows))
+    html = _product_cards_html(tuple(_card(row) for row in rows))
     return mark_safe(
         html.replace(CSRF_TOKEN_SLOT, csrf_token).replace(NEXT_SLOT, escape(here))
     )
+
+
+def _card(row: tuple) -> ProductCard:
+    card = ProductCard(*row)
+    if card.stock is not None and card.stock > settings.SHOP_LOW_STOCK_THRESHOLD:
+        return card._replace(stock=None)
+    return card
 
 
 # A catalog page is about 10 KB of HTML: 128 pages is about 1.3 MB per process.

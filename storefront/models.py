@@ -20,6 +20,21 @@ class Product(models.Model):
     is_active = models.BooleanField(
         default=True, help_text="Inactive products are hidden and cannot be bought."
     )
+    # Stock: see storefront/stock.py. Units free to sell; empty: not counted.
+    stock = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Units free to sell, not counting those held by open checkouts. "
+        "Leave empty for a product whose stock is not counted.",
+    )
+    # Held by checkouts not yet paid, and sold: moved only by storefront/stock.py.
+    reserved = models.PositiveIntegerField(default=0, editable=False)
+    sold = models.PositiveIntegerField(default=0, editable=False)
+    requires_shipping = models.BooleanField(
+        default=True,
+        help_text="Untick for goods that are not shipped (digital, pickup): a cart "
+        "of only such products asks for no address and no shipping rate.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

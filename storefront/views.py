@@ -61,8 +61,10 @@ def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
 @serialize_session
 def cart_add(request: HtmxHttpRequest) -> HttpResponse:
     def add(cart: Cart, data: dict) -> str:
-        cart.add(product=data["product"], quantity=data["quantity"])
-        return f"Added {data['quantity']} × {data['product'].name} to your cart."
+        notice = cart.add(product=data["product"], quantity=data["quantity"])
+        return notice or (
+            f"Added {data['quantity']} × {data['product'].name} to your cart."
+        )
 
     return cart_change(request, CartAddForm, add)
 
@@ -71,8 +73,8 @@ def cart_add(request: HtmxHttpRequest) -> HttpResponse:
 @serialize_session
 def cart_update(request: HtmxHttpRequest) -> HttpResponse:
     def update(cart: Cart, data: dict) -> str:
-        cart.set_quantity(product=data["product"], quantity=data["quantity"])
-        return f"{data['product'].name}: quantity set to {data['quantity']}."
+        notice = cart.set_quantity(product=data["product"], quantity=data["quantity"])
+        return notice or f"{data['product'].name}: quantity set to {data['quantity']}."
 
     return cart_change(request, CartUpdateForm, update)
 

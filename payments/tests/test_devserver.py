@@ -123,9 +123,21 @@ def test_devserver_starts_a_worker_that_emails_the_confirmation(environment, tmp
             timeout=10,
         )
         assert checkout.status_code == 303, log.read_text()
+        hosted_page = requests.get(checkout.headers["Location"], timeout=10).text
+        rate = re.search(r'name="shipping_rate" value="([^"]+)"', hosted_page)
         paid = requests.post(
             checkout.headers["Location"],
-            {"action": "pay", "email": "ada@example.com"},
+            {
+                "action": "pay",
+                "email": "ada@example.com",
+                "name": "Ada Lovelace",
+                "line1": "1 Main St",
+                "city": "Springfield",
+                "postal_code": "97477",
+                "country": "US",
+                "phone": "+15555550100",
+                "shipping_rate": rate.group(1),
+            },
             allow_redirects=False,
             timeout=10,
         )

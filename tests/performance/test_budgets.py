@@ -74,6 +74,7 @@ def paid_orders(count: int, *, shopper_key: str, products: list[Product]) -> Non
         Order(
             status=Order.Status.PAID,
             total_cents=300,
+            subtotal_cents=300,
             currency="usd",
             shopper_key=shopper_key,
             cart_key=f"cart-{number}",

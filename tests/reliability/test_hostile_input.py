@@ -335,7 +335,8 @@ def assert_charged_database_prices(
         assert price_data["currency"] == settings.SHOP_CURRENCY
     assert params["success_url"].startswith("http://testserver/checkout/success/")
     session = stripe_double.sessions[order.checkout_session_id]
-    assert session["amount_total"] == order.total_cents
+    # Shipping, chosen on the hosted page, comes on top once paid.
+    assert session["amount_subtotal"] == order.subtotal_cents == order.total_cents
 
 
 @HOSTILE
