@@ -172,7 +172,7 @@ def cart_change(
             messages.error(request, error.message)
             status = 422
 
-    if not request.htmx:
+    if not request.htmx and status != 429:
         # Post/redirect/get, refused or not: the page is safe to reload, and a
         # refused change comes back with the message and what was typed.
         target = cart_return_url(request, refused=status != 200, line=line)
@@ -184,5 +184,10 @@ def cart_change(
         "checkouts": cart.checkouts,
         "here": here(request),
     }
-    # The cart, and out of band the status and the header's count.
-    return render(request, "storefront/index.html#cart_swap", context, status=status)
+    if request.htmx:
+        # The cart, and out of band the status and the header's count.
+        return render(
+            request, "storefront/index.html#cart_swap", context, status=status
+        )
+    # Too many changes: a client that retries must see the 429 itself.
+    return render(request, "storefront/cart.html", context, status=status)
