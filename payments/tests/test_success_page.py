@@ -346,3 +346,73 @@ def test_home_page_query_count_is_flat_in_the_number_of_paid_orders(
 
     assert response.status_code == 200
     assert len(order_headings(response.content.decode())) == min(paid_orders, 10)
+
+
+def short(order: Order) -> str:
+    return str(order.public_id)[:8].upper()
+
+
+def test_a_processing_payment_shows_in_the_cart_and_in_your_orders(
+    cart_with_items, checkout_order, stripe_double
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    assert PROCESSING in success_page(cart_with_items, order).content.decode()
+
+    cart = cart_with_items.get(CART_URL).content.decode()
+    home = cart_with_items.get("/").content.decode()
+
+    assert f"Your payment for order {short(order)} is processing." in cart
+    assert f'<a href="{order.get_absolute_url()}">See order {short(order)}</a>' in cart
+    assert ">Checkout</button>" not in cart
+    assert re.search(rf"Order {short(order)}</a> <span[^>]*>.*?Processing</span>", home)
+
+
+def test_a_failed_order_shows_in_your_orders_with_its_status(
+    cart_with_items, checkout_order
+):
+    order = checkout_order(cart_with_items)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED)
+
+    home = cart_with_items.get("/").content.decode()
+
+    assert re.search(rf"Order {short(order)}</a> <span[^>]*>.*?Failed</span>", home)
+    assert ">Checkout</button>" in home  # the cart can try again
+
+
+def test_a_poll_that_finds_the_order_paid_says_so_once_in_the_status(
+    cart_with_items, checkout_order, stripe_double, htmx_headers
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+
+    pending = success_page(cart_with_items, order, **htmx_headers).content.decode()
+    stripe_double.settle(order.checkout_session_id)
+    paid = success_page(cart_with_items, order, **htmx_headers).content.decode()
+    page = success_page(cart_with_items, order).content.decode()
+
+    assert 'id="status"' not in pending
+    assert re.search(
+        rf'<div id="status" hx-swap-oob="innerHTML">.*order {short(order)} is paid\.',
+        paid,
+    )
+    assert page.count('role="status"') == 1 and "hx-swap-oob" not in page
+
+
+def test_the_order_page_shows_the_short_reference_and_the_full_id(
+    cart_with_items, checkout_order, stripe_double
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id)
+
+    response = success_page(cart_with_items, order)
+
+    html = response.content.decode()
+    assert f"<h2>Order {short(order)}</h2>" in html
+    assert f'Full reference: <span class="reference">{order.public_id}</span>' in html
+    assert f"<title>Order {short(order)} paid · Shop</title>" in html
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-cache"} <= cache_control
+    assert {"Cookie", "HX-Request"} <= {
+        part.strip() for part in response["Vary"].split(",")
+    }
