@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
+from payments.checkout import SHOPPER_SESSION_KEY
 from payments.models import Order, OrderItem
 from payments.tests.conftest import post_event
 
@@ -416,3 +417,20 @@ def test_the_order_page_shows_the_short_reference_and_the_full_id(
     assert {"Cookie", "HX-Request"} <= {
         part.strip() for part in response["Vary"].split(",")
     }
+
+
+def test_the_page_that_waits_for_checkout_is_private_titled_and_reloads(client, db):
+    session = client.session
+    session[SHOPPER_SESSION_KEY] = "shopper-1"
+    session.save()
+    order = baker.make(Order, shopper_key="shopper-1", total_cents=100, currency="usd")
+
+    response = client.get(reverse("payments:checkout-continue", args=[order.public_id]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>Taking you to payment · Shop</title>" in html
+    assert '<meta name="description" content="' in html
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-cache"} <= cache_control
+    assert "Cookie" in response["Vary"]
