@@ -5,6 +5,8 @@ from collections.abc import Iterator
 
 import pytest
 from django.test import Client
+from django_tasks import task_backends
+from django_tasks.backends.dummy import DummyBackend
 from model_bakery import baker
 
 from payments.stripe_double import StripeDouble
@@ -32,6 +34,19 @@ def _media_in_temporary_folder(settings, tmp_path_factory):
 def _no_rate_limits(settings):
     """Tests send many requests from one address; rate-limit tests opt back in."""
     settings.RATELIMIT_ENABLE = False
+
+
+@pytest.fixture(autouse=True)
+def tasks_queued(settings) -> DummyBackend:
+    """Record queued tasks instead of running them; tests read `.results`.
+
+    The email tests that need the real queue (a rollback, the worker process)
+    switch back to the database backend.
+    """
+    settings.TASKS = {
+        "default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}
+    }
+    return task_backends["default"]
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
-from bench.run import main
+from bench import instructions, run
+from bench.harness import parse_args
 
-raise SystemExit(main())
+args = parse_args(None)
+raise SystemExit(instructions.main(args) if args.instructions else run.main(args))

@@ -20,7 +20,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench import run
+from bench import harness
 
 SAMPLES = 10
 
@@ -38,7 +38,7 @@ def worker_pid(master: int) -> str:
 
 
 def instructions_per_request(
-    *, pid: str, specs: list[run.RequestSpec], port: int, label: str, dumps: Path
+    *, pid: str, specs: list[harness.RequestSpec], port: int, label: str, dumps: Path
 ) -> float:
     """Return the worker's instructions per request, taking the specs in turn.
 
@@ -64,18 +64,18 @@ def main(args: argparse.Namespace) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
-    port = run.free_port()
-    env = run.production_environment(args, workdir, port)
+    port = harness.free_port()
+    env = harness.production_environment(args, workdir, port)
     env["WEB_CONCURRENCY"] = "1"
     env["GUNICORN_TIMEOUT"] = "600"
     os.environ.clear()
     os.environ.update(env)
     if not args.sqlite:
-        run.postgres_recreate(args.database_url)
+        harness.postgres_recreate(args.database_url)
     args.orders = 0
-    seeded = run.database_prepare(args)
-    description = run.run_description(args)
-    server = run.Gunicorn(
+    seeded = harness.database_prepare(args)
+    description = harness.run_description(args)
+    server = harness.Gunicorn(
         env,
         port,
         workdir / "gunicorn.log",
@@ -91,10 +91,10 @@ def main(args: argparse.Namespace) -> int:
     try:
         server.start()
         pid = worker_pid(server.process.pid)
-        run.log(f"gunicorn's worker {pid} answers under callgrind")
-        shoppers = run.shoppers_with_carts(port, seeded.product_ids, 1)
+        harness.log(f"gunicorn's worker {pid} answers under callgrind")
+        shoppers = harness.shoppers_with_carts(port, seeded.product_ids, 1)
         args.threads = 1
-        endpoints = run.endpoints_define(
+        endpoints = harness.endpoints_define(
             args=args, workdir=workdir, port=port, shoppers=shoppers
         )
         # The first count after start-up comes out high: one to throw away.
@@ -102,12 +102,12 @@ def main(args: argparse.Namespace) -> int:
             lines = endpoint.prepare("count").read_text().splitlines()
             results[endpoint.name] = instructions_per_request(
                 pid=pid,
-                specs=[run.RequestSpec.from_line(line) for line in lines],
+                specs=[harness.RequestSpec.from_line(line) for line in lines],
                 port=port,
                 label=endpoint.name,
                 dumps=workdir,
             )
-            run.log(f"{endpoint.name}: {results[endpoint.name] / 1e6:.2f} M")
+            harness.log(f"{endpoint.name}: {results[endpoint.name] / 1e6:.2f} M")
     finally:
         server.stop()
         shutil.rmtree(workdir, ignore_errors=True)

@@ -20,7 +20,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 
-from payments.models import Order
+from payments.models import Order, OrderProblem
 from storefront.models import Product
 
 BATCH = 5_000
@@ -70,13 +70,13 @@ def orders_create(count: int) -> None:
                 batch.append(
                     Order(
                         status=status,
-                        total_cents=rng.randrange(100, 500_000),
+                        total_cents=(total_cents := rng.randrange(100, 500_000)),
+                        subtotal_cents=total_cents,
                         currency="usd",
                         shopper_key=secrets.token_urlsafe(24),
                         cart_key=f"{number:064x}",
                         checkout_session_id=f"cs_seed_{number}",
                         customer_email=f"shopper{number}@example.com",
-                        problem="Amount mismatch." if number % 100 == 0 else "",
                         created_at=created_at,
                         paid_at=(
                             created_at + timedelta(minutes=2)
@@ -85,7 +85,12 @@ def orders_create(count: int) -> None:
                         ),
                     )
                 )
-            Order.objects.bulk_create(batch)
+            created = Order.objects.bulk_create(batch)
+            OrderProblem.objects.bulk_create(
+                OrderProblem(order=order, message="Amount mismatch.")
+                for order in created
+                if int(order.cart_key, 16) % 100 == 0
+            )
 
 
 def superuser_create(password: str) -> str:
@@ -106,6 +111,7 @@ def webhook_events(*, count: int, label: str, secret: str) -> list[tuple[str, st
         orders = Order.objects.bulk_create(
             Order(
                 total_cents=2999,
+                subtotal_cents=2999,
                 currency="usd",
                 shopper_key=f"bench-{label}",
                 cart_key=f"bench-{label}-{number}",

@@ -8,7 +8,9 @@ SECRET_KEY, ALLOWED_HOSTS and DATABASE_URL.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
 
 import dj_database_url
 
@@ -52,6 +54,47 @@ def env_list(name: str, default: list[str]) -> list[str]:
     return items or default
 
 
+def email_settings(url: str) -> dict[str, object]:
+    """Return the email backend's settings for an EMAIL_URL.
+
+    console: (the default) prints each message; file:///path writes one file per
+    message; smtp://user:password@host:587 uses STARTTLS, smtps:// TLS from the
+    start (port 465), smtp+plain:// neither (a relay on the same machine);
+    anymail://<esp> sends through an email provider's API with django-anymail,
+    its credentials in ANYMAIL_<ESP>_<SETTING> variables.
+    """
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme == "file":
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parts.path),
+        }
+    if scheme in {"smtp", "smtps", "smtp+plain"}:
+        if not parts.hostname:
+            raise SystemExit(f"EMAIL_URL needs a host: {scheme}://user:pass@host:port")
+        options = parse_qs(parts.query)
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": parts.hostname,
+            "EMAIL_PORT": parts.port
+            or {"smtps": 465, "smtp+plain": 25}.get(scheme, 587),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_TLS": scheme == "smtp",
+            "EMAIL_USE_SSL": scheme == "smtps",
+            "EMAIL_TIMEOUT": int(options.get("timeout", ["10"])[0]),
+        }
+    if scheme == "anymail" and parts.hostname:
+        return {"EMAIL_BACKEND": f"anymail.backends.{parts.hostname}.EmailBackend"}
+    raise SystemExit(
+        "EMAIL_URL must start with console:, file://, smtp://, smtps://, "
+        f"smtp+plain:// or anymail://<provider>, not {scheme or url!r}."
+    )
+
+
 DEBUG = env_bool("DEBUG", default=True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -78,6 +121,9 @@ INSTALLED_APPS = [
     "django.contrib.sitemaps",
     "django_htmx",
     "template_partials",
+    "axes",
+    "django_tasks",
+    "django_tasks_db",
     "storefront",
     "payments",
 ]
@@ -94,6 +140,16 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last: it answers before any view, and its answer passes every header above.
+    "storefront.middleware.unreadable_input_middleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes first: a locked-out sign-in is refused before any password is
+# hashed.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -249,6 +305,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
 SECURE_REFERRER_POLICY = "same-origin"
 SESSION_COOKIE_SECURE = not DEBUG
+# Over HTTPS the cookies carry the __Host- prefix: browsers accept them only
+# from this exact host, over HTTPS, so no other site or subdomain can plant a
+# session (fixation). That is the defence, rather than a new key at checkout,
+# which a double click's second request, still holding the old one, would lose.
+if not DEBUG:
+    SESSION_COOKIE_NAME = "__Host-sessionid"
+    CSRF_COOKIE_NAME = "__Host-csrftoken"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 # htmx sends the token from the page (hx-headers on <body>), so no script
@@ -257,6 +320,7 @@ CSRF_COOKIE_SECURE = not DEBUG
 CSRF_COOKIE_HTTPONLY = True
 CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
+CSRF_FAILURE_VIEW = "storefront.errors.csrf_failure"
 
 # Content-Security-Policy (django-csp): nothing inline, nothing from elsewhere.
 # ContentSecurityPolicyMiddleware adds Stripe Checkout's origin to form-action,
@@ -284,6 +348,23 @@ RATELIMIT_CART = os.environ.get("RATELIMIT_CART", "120/m")
 RATELIMIT_CHECKOUT = os.environ.get("RATELIMIT_CHECKOUT", "10/m")
 TRUSTED_PROXY_HOPS = env_int("TRUSTED_PROXY_HOPS", 0 if DEBUG else 1)
 
+# Admin sign-in throttling (django-axes): after AXES_FAILURE_LIMIT failures
+# from one client address, or for one username, sign-in is refused for
+# AXES_COOLOFF_MINUTES without checking the password. The address is the one
+# the rate limits use (TRUSTED_PROXY_HOPS above).
+AXES_ENABLED = env_bool("AXES_ENABLED", default=True)
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5)
+AXES_COOLOFF_MINUTES = env_int("AXES_COOLOFF_MINUTES", 15)
+if AXES_FAILURE_LIMIT < 1 or AXES_COOLOFF_MINUTES < 1:
+    raise SystemExit("AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES must be at least 1.")
+AXES_COOLOFF_TIME = timedelta(minutes=AXES_COOLOFF_MINUTES)
+AXES_LOCKOUT_PARAMETERS = ["ip_address", "username"]
+AXES_CLIENT_IP_CALLABLE = "storefront.admin_login.client_ip_for_axes"
+AXES_LOCKOUT_TEMPLATE = "admin/locked_out.html"
+AXES_RESET_ON_SUCCESS = True
+# Failed sign-ins are logged by axes; successful ones need no table of their own.
+AXES_DISABLE_ACCESS_LOG = True
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
@@ -305,6 +386,31 @@ CART_MAX_QUANTITY = env_int("CART_MAX_QUANTITY", 99)
 CART_MAX_LINES = env_int("CART_MAX_LINES", 50)
 PRODUCTS_PER_PAGE = 24
 
+# Stock and shipping (storefront/stock.py, payments/shipping.py). Money in cents.
+SHOP_LOW_STOCK_THRESHOLD = env_int("SHOP_LOW_STOCK_THRESHOLD", 5)
+SHOP_SHIPPING_COUNTRIES = [
+    country.upper()
+    for country in env_list(
+        "SHOP_SHIPPING_COUNTRIES", ["US", "CA", "GB", "DE", "FR", "NL"]
+    )
+]
+if not all(
+    len(country) == 2 and country.isalpha() for country in SHOP_SHIPPING_COUNTRIES
+):
+    raise SystemExit("SHOP_SHIPPING_COUNTRIES must be two-letter codes, as US,CA,GB.")
+SHOP_SHIPPING_STANDARD_CENTS = env_int("SHOP_SHIPPING_STANDARD_CENTS", 500)
+SHOP_SHIPPING_EXPRESS_CENTS = env_int("SHOP_SHIPPING_EXPRESS_CENTS", 1500)
+# Standard shipping is free for a subtotal at or above this; 0 turns it off.
+SHOP_FREE_SHIPPING_OVER_CENTS = env_int("SHOP_FREE_SHIPPING_OVER_CENTS", 10000)
+SHOP_SHIPPING_PHONE = env_bool("SHOP_SHIPPING_PHONE", default=True)
+for name in (
+    "SHOP_SHIPPING_STANDARD_CENTS",
+    "SHOP_SHIPPING_EXPRESS_CENTS",
+    "SHOP_FREE_SHIPPING_OVER_CENTS",
+):
+    if globals()[name] < 0:
+        raise SystemExit(f"{name} must not be negative.")
+
 # Stripe. Without STRIPE_SECRET_KEY checkout is switched off with a clear
 # message; `python manage.py devserver` points the shop at the local Stripe
 # double instead.
@@ -317,3 +423,51 @@ STRIPE_TIMEOUT_SECONDS = (3.0, 8.0)
 STRIPE_MAX_NETWORK_RETRIES = 1
 # Stripe allows 30 minutes to 24 hours; an hour keeps abandoned orders short.
 STRIPE_CHECKOUT_EXPIRES_AFTER_SECONDS = 60 * 60
+# The success page asks Stripe about an order at most this often, however many
+# browsers, tabs and processes refresh or poll it.
+STRIPE_CHECK_INTERVAL_SECONDS = env_int("STRIPE_CHECK_INTERVAL_SECONDS", 5)
+if STRIPE_CHECK_INTERVAL_SECONDS < 0:
+    raise SystemExit("STRIPE_CHECK_INTERVAL_SECONDS must be at least 0.")
+
+# Background work (django-tasks; the database is the queue). Tasks are queued
+# in the same transaction as the change that causes them and run by
+# `python manage.py db_worker` (the Procfile's worker).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+
+def env_whole_numbers(name: str, default: list[str]) -> list[int]:
+    try:
+        return [int(item) for item in env_list(name, default)]
+    except ValueError:
+        raise SystemExit(
+            f"{name} must be whole numbers, not {os.environ[name]!r}."
+        ) from None
+
+
+# Email. EMAIL_URL picks the backend (see email_settings above); the worker
+# sends, never a web request.
+globals().update(email_settings(os.environ.get("EMAIL_URL", "console:")))
+ANYMAIL = {
+    name.removeprefix("ANYMAIL_"): value
+    for name, value in os.environ.items()
+    if name.startswith("ANYMAIL_")
+}
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "Shop <shop@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where the new-order notice goes; none is sent when it is empty.
+SHOP_STAFF_EMAIL = os.environ.get(
+    "SHOP_STAFF_EMAIL", "staff@localhost" if DEBUG else ""
+)
+# The shop's address as shoppers reach it, for links in emails. Without it,
+# production links go to the first allowed host over https.
+SHOP_BASE_URL = os.environ.get(
+    "SHOP_BASE_URL",
+    f"https://{ALLOWED_HOSTS[0].lstrip('.')}"
+    if not DEBUG and ALLOWED_HOSTS and ALLOWED_HOSTS[0] != "*"
+    else "http://127.0.0.1:8000",
+).rstrip("/")
+# Seconds before each retry of a failed send; after the last, the email is
+# marked failed for an operator.
+SHOP_EMAIL_RETRY_SECONDS = env_whole_numbers(
+    "SHOP_EMAIL_RETRY_SECONDS", ["60", "300", "1800", "7200"]
+)

@@ -23,3 +23,7 @@ if settings.MEDIA_URL.startswith("/"):
     urlpatterns.append(
         path(f"{settings.MEDIA_URL.strip('/')}/<path:path>", media_serve)
     )
+
+handler400 = "storefront.errors.bad_request"
+handler403 = "storefront.errors.permission_denied"
+handler404 = "storefront.errors.page_not_found"

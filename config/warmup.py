@@ -3,9 +3,9 @@
 gunicorn loads the app once, in its master (``preload_app``), and forks the
 workers from it; a worker recycled after ``max_requests`` is a new fork. What
 is loaded here before the fork, every worker starts with: the URL resolver's
-tables and the project's compiled templates. Without it each new worker spent
-its first requests compiling them (about 50 ms of the first home page after a
-recycle), while the requests queued behind it waited.
+tables and the project's compiled templates. Without it each new worker would
+spend its first requests compiling them while the requests queued behind it
+waited (docs/PERFORMANCE.md has the figures).
 
 Nothing here opens a database connection, which a fork must not share.
 """

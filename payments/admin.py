@@ -1,10 +1,13 @@
 from __future__ import annotations
 
 from django.contrib import admin, messages
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.http import HttpRequest
 
-from payments.models import Order, OrderItem, StripeEvent
+from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
+from payments.admin_orders import OrderAdminToolsMixin
+from payments.fulfillment import order_problems_resolve
+from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
 from storefront.money import format_money
@@ -39,18 +42,33 @@ class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
         return format_money(item.line_total_cents, item.order.currency)
 
 
+class OrderProblemInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = OrderProblem
+    extra = 0
+    can_delete = False
+    fields = ["created_at", "message", "by", "resolved_at", "resolved_by"]
+    readonly_fields = fields
+    verbose_name = "problem"
+    verbose_name_plural = "problems (newest first; unresolved ones need attention)"
+
+
 class NeedsAttentionFilter(admin.SimpleListFilter):
+    """Orders with an unresolved problem, read through its partial index."""
+
     title = "needs attention"
     parameter_name = "problem"
 
     def lookups(self, request: HttpRequest, model_admin: object) -> list:
-        return [("yes", "Has a problem"), ("no", "No problem")]
+        return [("yes", "Has an unresolved problem"), ("no", "No unresolved problem")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        unresolved = OrderProblem.objects.filter(
+            order=OuterRef("pk"), resolved_at__isnull=True
+        )
         if self.value() == "yes":
-            return queryset.exclude(problem="")
+            return queryset.filter(Exists(unresolved))
         if self.value() == "no":
-            return queryset.filter(problem="")
+            return queryset.filter(~Exists(unresolved))
         return queryset
 
 
@@ -74,9 +92,18 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(Order)
-class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
-    list_display = ["public_id", "status", "total", "customer_email", "created_at"]
-    list_filter = ["status", NeedsAttentionFilter, "created_at"]
+class OrderAdmin(
+    OrderAdminToolsMixin, FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+):
+    list_display = [
+        "public_id",
+        "status",
+        "total",
+        "fulfillment",
+        "customer_email",
+        "created_at",
+    ]
+    list_filter = ["status", ToShipFilter, NeedsAttentionFilter, "created_at"]
     search_fields = [
         "=public_id",
         "=checkout_session_id",
@@ -87,8 +114,14 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     # page view. The created_at filter narrows by date without a query.
     show_full_result_count = False
     list_per_page = 50
-    inlines = [OrderItemInline]
-    actions = ["reconcile_with_stripe"]
+    inlines = [OrderItemInline, OrderProblemInline]
+    actions = [
+        "reconcile_with_stripe",
+        "resolve_problems",
+        "revoke_order_links",
+        "mark_shipped",
+        "mark_delivered",
+    ]
     fields = [
         "public_id",
         "status",
@@ -98,10 +131,18 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         "checkout_session_id",
         "payment_intent_id",
         "checkout_expires_at",
-        "problem",
         "status_history",
         "created_at",
         "paid_at",
+        # Shipping and fulfilment (payments/shipping.py).
+        "subtotal",
+        "shipping",
+        "shipping_rate_name",
+        "ship_to",
+        "shipping_phone",
+        "fulfillment_panel",
+        "shipped_at",
+        "delivered_at",
     ]
     # Status moves only through fulfillment, and orders are the record of
     # payments taken: nothing here edits or deletes them.
@@ -111,12 +152,62 @@ class OrderAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     def total(self, order: Order) -> str:
         return format_money(order.total_cents, order.currency)
 
-    @admin.action(description="Ask Stripe and update the selected pending orders")
+    @admin.display(description="Subtotal")
+    def subtotal(self, order: Order) -> str:
+        return format_money(order.subtotal_cents, order.currency)
+
+    @admin.display(description="Shipping")
+    def shipping(self, order: Order) -> str:
+        return format_money(order.shipping_cents, order.currency)
+
+    @admin.display(description="Ship to")
+    def ship_to(self, order: Order) -> str:
+        lines = [
+            order.shipping_name,
+            order.shipping_line1,
+            order.shipping_line2,
+            " ".join(
+                part
+                for part in (
+                    order.shipping_postal_code,
+                    order.shipping_city,
+                    order.shipping_state,
+                )
+                if part
+            ),
+            order.shipping_country,
+        ]
+        return ", ".join(line for line in lines if line)
+
+    def has_reconcile_permission(self, request: HttpRequest) -> bool:
+        """Whether the user may run the actions that change orders.
+
+        Orders stay read-only in their forms (status moves only through
+        fulfillment), so Django's change permission, which would open the
+        form for saving, is replaced by this one.
+        """
+        return request.user.has_perm("payments.reconcile_order")
+
+    @admin.action(
+        description="Ask Stripe and update the selected pending orders",
+        permissions=["reconcile"],
+    )
     def reconcile_with_stripe(self, request: HttpRequest, queryset: QuerySet) -> None:
         for order in queryset.filter(status=Order.Status.PENDING):
             result = order_reconcile(order=order)
             level = messages.ERROR if result.error else messages.INFO
             self.message_user(request, str(result), level)
+
+    @admin.action(
+        description="Mark the selected orders' problems as dealt with",
+        permissions=["reconcile"],
+    )
+    def resolve_problems(self, request: HttpRequest, queryset: QuerySet) -> None:
+        """For what an operator settles outside the shop (a refund in Stripe)."""
+        resolved = order_problems_resolve(
+            orders=queryset, by=f"admin:{request.user.get_username()}"
+        )
+        self.message_user(request, f"{resolved} problem(s) marked as dealt with.")
 
 
 @admin.register(StripeEvent)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -25,10 +25,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments import stripe_api
-from payments.fulfillment import is_uuid, order_transition
+from payments.fulfillment import is_uuid, order_sync_with_session, order_transition
 from payments.models import Order, OrderItem
+from payments.shipping import shipping_session_params
 from storefront.cart import Cart, CartContents, SettledCheckouts
 from storefront.money import MAX_AMOUNT, format_money
+from storefront.stock import StockShortage, stock_reserve
 
 logger = logging.getLogger(__name__)
 
@@ -73,16 +75,34 @@ def contents_key(contents: CartContents) -> str:
 
 @dataclass(frozen=True)
 class CheckoutStart:
-    order: Order
+    order: Order | None
     # True for a new order, whose Checkout Session this request must create.
     created: bool
+    # No order: some items sold out, the cart now holds what is left. For the shopper.
+    cart_changed: str = ""
+    # No order: the shopper's own earlier checkouts hold what the cart needs.
+    held_by_own: tuple[Order, ...] = ()
 
 
 @transaction.atomic
 def order_create_from_cart(*, contents: CartContents, shopper: str) -> Order:
-    """Create a PENDING order and its items from the cart's current prices."""
+    """Create a PENDING order and its items from the cart's current prices.
+
+    The stock of its products is held for it; ``StockShortage`` if there is
+    not enough, and nothing is created.
+    """
+    held = stock_reserve(
+        {
+            line.product.pk: line.quantity
+            for line in contents
+            if line.product.stock is not None
+        }
+    )
     order = Order.objects.create(
         total_cents=contents.total_cents,
+        subtotal_cents=contents.total_cents,
+        requires_shipping=any(line.product.requires_shipping for line in contents),
+        stock_held=bool(held),
         currency=settings.SHOP_CURRENCY,
         shopper_key=shopper,
         cart_key=contents_key(contents),
@@ -94,6 +114,7 @@ def order_create_from_cart(*, contents: CartContents, shopper: str) -> Order:
             product_name=line.product.name,
             unit_price_cents=line.product.price_cents,
             quantity=line.quantity,
+            stock_reserved=line.product.pk in held,
         )
         for line in contents
     )
@@ -123,6 +144,7 @@ def checkout_session_params(*, order: Order, success_url: str, cancel_url: str) 
         "success_url": success_url,
         "cancel_url": cancel_url,
         "expires_at": int(expires_at.timestamp()),
+        **shipping_session_params(order=order),
     }
 
 
@@ -149,10 +171,14 @@ def open_order_for_cart(*, shopper: str, contents: CartContents) -> Order | None
     )
 
 
-def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
+def checkout_order_for_cart(
+    *, session: SessionBase, own_checkouts_expired: bool = False
+) -> CheckoutStart:
     """Return the PENDING order for the session's cart; create it if need be.
 
     Runs under the session's lock, which it never holds while Stripe answers.
+    Stock short because the shopper's own earlier checkouts hold it: those are
+    returned to be expired (``checkouts_holding_stock_expire``), then call again.
     """
     cart = Cart(session)
     contents = cart.contents()
@@ -173,9 +199,61 @@ def checkout_order_for_cart(*, session: SessionBase) -> CheckoutStart:
     existing = open_order_for_cart(shopper=shopper, contents=contents)
     if existing is not None:
         return CheckoutStart(order=existing, created=False)
-    order = order_create_from_cart(contents=contents, shopper=shopper)
+    try:
+        order = order_create_from_cart(contents=contents, shopper=shopper)
+    except StockShortage as shortage:
+        held_by_own = (
+            ()
+            if own_checkouts_expired
+            else own_checkouts_holding(shopper=shopper, product_ids=shortage.available)
+        )
+        if held_by_own:
+            return CheckoutStart(order=None, created=False, held_by_own=held_by_own)
+        # Saved under the lock: the shopper sees the cart that can be bought.
+        cart.quantities_cap(shortage.available)
+        return CheckoutStart(order=None, created=False, cart_changed=shortage.message)
     cart.checkout_started(reference=str(order.public_id))
     return CheckoutStart(order=order, created=True)
+
+
+def own_checkouts_holding(
+    *, shopper: str, product_ids: Iterable[int]
+) -> tuple[Order, ...]:
+    """Return the shopper's open checkouts that hold stock of these products."""
+    return tuple(
+        Order.objects.filter(
+            shopper_key=shopper,
+            status=Order.Status.PENDING,
+            stock_held=True,
+            checkout_session_id__isnull=False,
+            items__product_id__in=list(product_ids),
+            items__stock_reserved=True,
+        ).distinct()
+    )
+
+
+def checkouts_holding_stock_expire(*, orders: Iterable[Order]) -> None:
+    """Expire a shopper's earlier checkouts so that a new cart can have their stock.
+
+    Call it outside any transaction or lock: it waits on Stripe. A session that
+    is no longer open (paid meanwhile) is settled as Stripe has it.
+    """
+    for order in orders:
+        try:
+            session = stripe_api.checkout_session_expire(order.checkout_session_id)
+        except stripe_api.StripeUnavailable:
+            try:
+                session = stripe_api.checkout_session_retrieve(
+                    order.checkout_session_id
+                )
+            except stripe_api.StripeUnavailable as error:
+                logger.warning(
+                    "checkout holding stock not expired: order_id=%s %s",
+                    order.public_id,
+                    error,
+                )
+                continue
+        order_sync_with_session(session=session, by="checkout:cart-changed")
 
 
 def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> str:

@@ -14,10 +14,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
-from payments.models import Order
+from payments.emails import order_paid_emails_queue
+from payments.models import Order, OrderItem, OrderProblem
+from payments.shipping import shipping_amount, shipping_fields, shipping_mismatch
+from storefront.stock import stock_release, stock_sell
 
 logger = logging.getLogger(__name__)
 
@@ -27,7 +30,7 @@ ASYNC_PAYMENT_FAILED = "checkout.session.async_payment_failed"
 
 
 class OrderNotFound(Exception):
-    """No order belongs to this Checkout Session (yet)."""
+    """No order of this shop belongs to this Checkout Session."""
 
 
 @dataclass(frozen=True)
@@ -50,8 +53,15 @@ def order_transition(
     order.status = to
     if to == Status.PAID:
         order.paid_at = now
+        transaction.on_commit(
+            lambda: _other_checkouts_expire(paid_order_id=order_id), robust=True
+        )
+    # What was wrong while the order waited is settled by this change.
+    order.problems.filter(resolved_at__isnull=True).update(
+        resolved_at=now, resolved_by=by[:100]
+    )
     if reason:
-        order.problem = reason
+        order_problem_record(order_id=order.pk, message=reason, by=by)
     for name, value in fields.items():
         setattr(order, name, value)
     order.status_history = [
@@ -59,6 +69,9 @@ def order_transition(
         {"at": now.isoformat(), "from": previous, "to": to, "by": by},
     ]
     order.save()
+    _order_stock_settle(order)
+    if to == Status.PAID:
+        order_paid_emails_queue(order=order)
     logger.info(
         "order %s: order_id=%s by=%s total_cents=%s%s",
         to,
@@ -70,50 +83,119 @@ def order_transition(
     return Transition(order=order, changed=True, previous=previous)
 
 
+def _order_stock_settle(order: Order) -> None:
+    """Sell the units checkout held for a paid order; free them for any other end.
+
+    Called once per order, in the transaction that moves it out of PENDING.
+    """
+    if not order.stock_held:
+        return
+    held = dict(
+        OrderItem.objects.filter(
+            order=order, stock_reserved=True, product__isnull=False
+        ).values_list("product_id", "quantity")
+    )
+    if held:
+        (stock_sell if order.status == Status.PAID else stock_release)(held)
+
+
+@transaction.atomic
+def order_problem_record(*, order_id: int, message: str, by: str) -> OrderProblem:
+    """Record a problem for an operator, unless the same one is still open."""
+    # The order's row lock makes concurrent records of one problem wait, then
+    # find it.
+    Order.objects.select_for_update().filter(pk=order_id).values_list("pk").get()
+    problem, _ = OrderProblem.objects.get_or_create(
+        order_id=order_id,
+        message=message,
+        resolved_at=None,
+        defaults={"by": by[:100]},
+    )
+    return problem
+
+
+def order_problems_resolve(*, orders: QuerySet[Order], by: str) -> int:
+    """Mark the unresolved problems of these orders resolved; return how many."""
+    return OrderProblem.objects.filter(
+        order__in=orders, resolved_at__isnull=True
+    ).update(resolved_at=timezone.now(), resolved_by=by[:100])
+
+
+def order_references(session: Mapping[str, Any]) -> list[str]:
+    """Return the order ids the shop put into a Checkout Session."""
+    metadata = session.get("metadata")
+    candidates = [
+        session.get("client_reference_id"),
+        metadata.get("order_id") if isinstance(metadata, Mapping) else None,
+    ]
+    return list(dict.fromkeys(str(c) for c in candidates if c and is_uuid(c)))
+
+
 def order_for_session(session: Mapping[str, Any]) -> Order:
-    """Return the order a Checkout Session was created for."""
-    reference = session.get("client_reference_id") or ""
-    query = Q(checkout_session_id=session.get("id"))
-    # The session id is saved after Stripe answers; should that save have been
-    # lost, the reference the session carries still names the order.
-    if is_uuid(reference):
-        query |= Q(public_id=reference, checkout_session_id__isnull=True)
-    order = Order.objects.filter(query).first()
+    """Return the order a Checkout Session was created for.
+
+    The order is committed before Stripe is asked for the session and named in
+    it (``client_reference_id``, ``metadata.order_id``), so an event can find it
+    before checkout has saved the session's id. A session that names an order
+    already holding another session is not that order's: the shop made only one.
+    """
+    session_id = session.get("id")
+    query = Q(checkout_session_id=session_id)
+    references = order_references(session)
+    if references:
+        query |= Q(public_id__in=references) & (
+            Q(checkout_session_id__isnull=True) | Q(checkout_session_id=session_id)
+        )
+    order = Order.objects.filter(query).first() if session_id else None
     if order is None:
-        raise OrderNotFound(f"No order for Checkout Session {session.get('id')!r}.")
+        raise OrderNotFound(f"No order for Checkout Session {session_id!r}.")
     return order
 
 
 def order_sync_with_session(
-    *, session: Mapping[str, Any], by: str, event_type: str = ""
+    *,
+    session: Mapping[str, Any],
+    by: str,
+    event_type: str = "",
+    payment_failed: str = "",
 ) -> Transition:
     """Bring an order in line with what Stripe says of its Checkout Session.
 
     A completed session whose payment is still processing changes nothing: the
-    async_payment_succeeded or _failed event settles it later.
+    async_payment_succeeded or _failed event (or the reconciler, which asks the
+    PaymentIntent and passes ``payment_failed``) settles it later.
     """
     order = order_for_session(session)
     previous = order.status
     details = _details(session)
 
     if event_type == ASYNC_PAYMENT_FAILED:
+        payment_failed = "The delayed payment failed."
+    if payment_failed:
         return order_transition(
             order_id=order.pk,
             to=Status.FAILED,
             by=by,
-            reason="The delayed payment failed.",
+            reason=payment_failed,
             **details,
         )
     if session.get("status") == "expired":
         return order_transition(order_id=order.pk, to=Status.EXPIRED, by=by, **details)
-    if session.get("status") == "complete" and session.get("payment_status") in {
+    # A tuple, not a set: a signed but odd payload may hold a list here.
+    if session.get("status") == "complete" and session.get("payment_status") in (
         "paid",
         "no_payment_required",
-    }:
+    ):
         mismatch = _amount_mismatch(order, session)
         if mismatch:
             return _record_mismatch(order, mismatch, by=by)
-        return order_transition(order_id=order.pk, to=Status.PAID, by=by, **details)
+        return order_transition(
+            order_id=order.pk,
+            to=Status.PAID,
+            by=by,
+            **details,
+            **shipping_fields(order, session),
+        )
     if details and order.status == Status.PENDING:
         Order.objects.filter(pk=order.pk, status=Status.PENDING).update(**details)
     return Transition(order=order, changed=False, previous=previous)
@@ -121,14 +203,16 @@ def order_sync_with_session(
 
 def _details(session: Mapping[str, Any]) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    if session.get("id"):
-        details["checkout_session_id"] = session["id"]
+    if isinstance(session.get("id"), str) and session["id"]:
+        details["checkout_session_id"] = session["id"][:255]
     payment_intent = session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
     if isinstance(payment_intent, str):
         details["payment_intent_id"] = payment_intent[:255]
-    customer = session.get("customer_details") or {}
+    customer = session.get("customer_details")
+    if not isinstance(customer, Mapping):
+        customer = {}
     email = customer.get("email") or session.get("customer_email")
     if isinstance(email, str):
         details["customer_email"] = email[:254]
@@ -138,11 +222,14 @@ def _details(session: Mapping[str, Any]) -> dict[str, Any]:
 def _amount_mismatch(order: Order, session: Mapping[str, Any]) -> str:
     amount = session.get("amount_total")
     currency = str(session.get("currency") or "").lower()
-    if amount == order.total_cents and currency == order.currency:
-        return ""
+    # Stripe charged the items' subtotal plus the shipping rate chosen.
+    expected = order.subtotal_cents + shipping_amount(session)
+    if amount == expected and currency == order.currency:
+        mismatch = shipping_mismatch(order, session)
+        return f"{mismatch} Not marked paid." if mismatch else ""
     return (
         f"Amount mismatch: Stripe says {amount} {currency}, "
-        f"the order says {order.total_cents} {order.currency}. Not marked paid."
+        f"the order says {expected} {order.currency}. Not marked paid."
     )
 
 
@@ -151,9 +238,49 @@ def _record_mismatch(order: Order, mismatch: str, *, by: str) -> Transition:
         "order amount mismatch: order_id=%s by=%s %s", order.public_id, by, mismatch
     )
     # A final order keeps its record: a later, tampered event changes nothing.
-    Order.objects.filter(pk=order.pk, status=Status.PENDING).update(problem=mismatch)
     order.refresh_from_db()
+    if order.status == Status.PENDING:
+        order_problem_record(order_id=order.pk, message=mismatch, by=by)
     return Transition(order=order, changed=False, previous=order.status)
+
+
+def order_sync_with_payment_intent(
+    *, session: Mapping[str, Any], payment_intent: Mapping[str, Any], by: str
+) -> Transition:
+    """Settle a completed, unpaid session's order from its PaymentIntent.
+
+    A delayed payment whose async_payment event never arrived is told apart
+    here: succeeded is paid; requires_payment_method (the attempt failed) and
+    canceled are failed; anything else is still processing.
+    """
+    status = payment_intent.get("status")
+    if status == "succeeded":
+        order = order_for_session(session)
+        amount = payment_intent.get("amount_received", payment_intent.get("amount"))
+        currency = str(payment_intent.get("currency") or "").lower()
+        if amount != order.total_cents or currency != order.currency:
+            mismatch = (
+                f"Amount mismatch: the PaymentIntent says {amount} {currency}, "
+                f"the order says {order.total_cents} {order.currency}. Not marked paid."
+            )
+            return _record_mismatch(order, mismatch, by=by)
+        return order_sync_with_session(
+            session={**session, "payment_status": "paid"}, by=by
+        )
+    if status in {"requires_payment_method", "canceled"}:
+        return order_sync_with_session(
+            session=session,
+            by=by,
+            payment_failed=f"The payment failed: its PaymentIntent is {status}.",
+        )
+    return order_sync_with_session(session=session, by=by)
+
+
+def _other_checkouts_expire(*, paid_order_id: int) -> None:
+    # Imported here: stale_checkouts moves orders through this module.
+    from payments.stale_checkouts import shopper_other_checkouts_expire
+
+    shopper_other_checkouts_expire(paid_order_id=paid_order_id)
 
 
 def is_uuid(value: object) -> bool:

@@ -1,11 +1,17 @@
 from __future__ import annotations
 
+import secrets
 import uuid
 
 from django.db import models
 from django.urls import reverse
 
 from storefront.models import Product
+
+
+def order_access_token_new() -> str:
+    """Return a new secret for an order's page: 43 URL-safe characters."""
+    return secrets.token_urlsafe(32)
 
 
 class Order(models.Model):
@@ -15,10 +21,21 @@ class Order(models.Model):
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
 
+    class Fulfillment(models.TextChoices):
+        UNFULFILLED = "unfulfilled", "Not shipped yet"
+        SHIPPED = "shipped", "Shipped"
+        DELIVERED = "delivered", "Delivered"
+
     public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # The secret in the order page's address (/orders/<token>/): whoever holds
+    # the link sees the order, from any device. An admin can replace it.
+    access_token = models.CharField(
+        max_length=64, unique=True, default=order_access_token_new, editable=False
+    )
     status = models.CharField(
         max_length=10, choices=Status.choices, default=Status.PENDING
     )
+    # What Stripe charges: the items' subtotal plus shipping, known once paid.
     total_cents = models.PositiveIntegerField()
     currency = models.CharField(max_length=3)
     # A random token kept in the shopper's session: whose order this is.
@@ -32,16 +49,44 @@ class Order(models.Model):
     checkout_expires_at = models.DateTimeField(null=True, blank=True)
     payment_intent_id = models.CharField(max_length=255, blank=True)
     customer_email = models.EmailField(blank=True)
-    # What went wrong, for an operator: a Stripe error, an amount mismatch.
-    problem = models.TextField(blank=True)
     # Every status change: [{"at": iso time, "from": ..., "to": ..., "by": ...}].
     status_history = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
     paid_at = models.DateTimeField(null=True, blank=True)
+    # When a request last asked Stripe about this order on the shopper's behalf:
+    # the success page asks at most once per STRIPE_CHECK_INTERVAL_SECONDS.
+    stripe_checked_at = models.DateTimeField(null=True, blank=True)
+    # Shipping and fulfilment: see payments/shipping.py.
+    subtotal_cents = models.PositiveIntegerField(default=0)
+    shipping_cents = models.PositiveIntegerField(default=0)
+    requires_shipping = models.BooleanField(default=False)
+    # Whether checkout held stock for any item (OrderItem.stock_reserved), so a
+    # status change only looks for holds to settle when there are some.
+    stock_held = models.BooleanField(default=False)
+    shipping_rate_name = models.CharField(max_length=100, blank=True)
+    shipping_name = models.CharField(max_length=200, blank=True)
+    shipping_line1 = models.CharField(max_length=200, blank=True)
+    shipping_line2 = models.CharField(max_length=200, blank=True)
+    shipping_city = models.CharField(max_length=200, blank=True)
+    shipping_state = models.CharField(max_length=200, blank=True)
+    shipping_postal_code = models.CharField(max_length=40, blank=True)
+    shipping_country = models.CharField(max_length=2, blank=True)
+    shipping_phone = models.CharField(max_length=40, blank=True)
+    # Empty until a paid order needs shipping; then moved by an admin.
+    fulfillment = models.CharField(
+        max_length=12, choices=Fulfillment.choices, blank=True
+    )
+    carrier = models.CharField(max_length=100, blank=True)
+    tracking_number = models.CharField(max_length=100, blank=True)
+    shipped_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("reconcile_order", "Can ask Stripe about orders and update them"),
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=models.Q(status__in=["pending", "paid", "failed", "expired"]),
@@ -54,24 +99,77 @@ class Order(models.Model):
             models.CheckConstraint(
                 condition=models.Q(total_cents__gt=0), name="order_total_positive"
             ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    total_cents=models.F("subtotal_cents") + models.F("shipping_cents")
+                ),
+                name="order_total_is_subtotal_plus_shipping",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    fulfillment__in=["", "unfulfilled", "shipped", "delivered"]
+                ),
+                name="order_fulfillment_valid",
+            ),
         ]
         indexes = [
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["shopper_key", "status", "-paid_at"]),
             models.Index(fields=["-created_at"]),
-            # The admin's "needs attention" filter: a few rows among very many.
+            # The admin's "to ship" filter: paid orders not yet shipped.
             models.Index(
-                fields=["-created_at"],
-                condition=~models.Q(problem=""),
-                name="order_problem_created_idx",
+                fields=["paid_at"],
+                condition=models.Q(fulfillment="unfulfilled"),
+                name="order_to_ship_idx",
             ),
         ]
 
     def __str__(self) -> str:
         return f"Order {self.public_id}"
 
+    def save(self, *args: object, **kwargs: object) -> None:
+        # An order made with a total only (before shipping, or in tests) ships
+        # nothing: its subtotal is its total.
+        if not self.subtotal_cents:
+            self.subtotal_cents = self.total_cents - self.shipping_cents
+        super().save(*args, **kwargs)
+
     def get_absolute_url(self) -> str:
-        return reverse("payments:success") + f"?session_id={self.checkout_session_id}"
+        return reverse("payments:order-detail", args=[self.access_token])
+
+    @property
+    def problem(self) -> str:
+        """Return the newest unresolved problem's text, or "" if there is none."""
+        problem = self.problems.filter(resolved_at__isnull=True).first()
+        return problem.message if problem else ""
+
+
+class OrderProblem(models.Model):
+    """Something about an order that an operator should look at, and when."""
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="problems")
+    message = models.TextField()
+    # Who noticed it: "webhook:checkout.session.completed", "reconcile", ...
+    by = models.CharField(max_length=100, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set when a later change settles the order; until then it needs attention.
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    resolved_by = models.CharField(max_length=100, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["order", "-created_at"]),
+            # The admin's "needs attention" filter: a few rows among very many.
+            models.Index(
+                fields=["order"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="order_problem_unresolved_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class OrderItem(models.Model):
@@ -83,6 +181,8 @@ class OrderItem(models.Model):
     product_name = models.CharField(max_length=200)
     unit_price_cents = models.PositiveIntegerField()
     quantity = models.PositiveIntegerField()
+    # Whether checkout held this quantity of the product's stock for the order.
+    stock_reserved = models.BooleanField(default=False)
 
     class Meta:
         ordering = ["id"]
@@ -124,3 +224,49 @@ class StripeEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.event_id}"
+
+
+class OrderEmail(models.Model):
+    """One email about an order: queued once per event, sent once."""
+
+    class Kind(models.TextChoices):
+        CONFIRMATION = "confirmation", "Order confirmation"
+        STAFF_NEW_ORDER = "staff_new_order", "New order (staff)"
+        SHIPPED = "shipped", "Shipped"
+        REFUNDED = "refunded", "Refund"
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        SENT = "sent", "Sent"
+        FAILED = "failed", "Failed"
+
+    order = models.ForeignKey(Order, on_delete=models.CASCADE, related_name="emails")
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    # The event the email is about ("paid", a tracking number, a refund's id):
+    # the same event never makes a second email.
+    event_key = models.CharField(max_length=255)
+    recipient = models.EmailField()
+    # What the templates need beyond the order: carrier, tracking, refund amount.
+    context = models.JSONField(default=dict, blank=True)
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.QUEUED
+    )
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["order", "kind", "event_key"], name="order_email_once_per_event"
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="sent") | models.Q(sent_at__isnull=False),
+                name="order_email_sent_has_sent_at",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} for {self.order} to {self.recipient}"

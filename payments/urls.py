@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from payments import views
+from payments import order_views, views
 
 app_name = "payments"
 
@@ -15,4 +15,5 @@ urlpatterns = [
     ),
     path("checkout/success/", views.checkout_success, name="success"),
     path("stripe/webhook/", views.stripe_webhook, name="stripe-webhook"),
+    path("orders/<str:token>/", order_views.order_detail, name="order-detail"),
 ]

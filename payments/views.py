@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from payments import stripe_api
 from payments.checkout import (
@@ -28,12 +29,14 @@ from payments.checkout import (
     CheckoutError,
     checkout_order_for_cart,
     checkout_session_create,
+    checkouts_holding_stock_expire,
     order_is_starting,
 )
-from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import Order
-from payments.webhooks import EventMalformed, stripe_event_process
+from payments.reconcile import order_check_with_stripe
+from payments.webhooks import EventMalformed, stripe_event_receive
 from shop.http import HtmxHttpRequest, here
+from shop.pages import session_page
 from storefront.cart import Cart
 from storefront.rate_limits import TOO_MANY_CHECKOUTS, checkout_over_limit
 from storefront.session_lock import session_lock
@@ -41,6 +44,8 @@ from storefront.session_lock import session_lock
 logger = logging.getLogger(__name__)
 
 SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
+# How often, at most, a processing order's page reloads itself without JavaScript.
+MIN_RELOAD_SECONDS = 15
 # Checkout Session events are a few kilobytes; refuse anything far larger unread.
 WEBHOOK_MAX_BYTES = 256 * 1024
 
@@ -54,6 +59,15 @@ def checkout(request: HtmxHttpRequest) -> HttpResponse:
     try:
         with session_lock(request):
             start = checkout_order_for_cart(session=request.session)
+        if start.held_by_own:
+            # The shopper changed the cart: their earlier checkouts give way.
+            checkouts_holding_stock_expire(orders=start.held_by_own)
+            with session_lock(request):
+                start = checkout_order_for_cart(
+                    session=request.session, own_checkouts_expired=True
+                )
+        if start.order is None:
+            raise CheckoutError(start.cart_changed)
         # Stripe is called with the session's lock released.
         if not start.created:
             # The same cart again: its open Checkout Session, or the page that
@@ -99,6 +113,8 @@ def checkout_continue(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRes
 
 
 @require_GET
+@session_page
+@vary_on_headers("HX-Request")
 def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
     shopper = request.session.get(SHOPPER_SESSION_KEY)
@@ -111,18 +127,15 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         # Someone else's session, or none at all: show nothing about it.
         return render(request, "payments/order_not_found.html", status=404)
 
-    if order.status == Order.Status.PENDING:
-        try:
-            session = stripe_api.checkout_session_retrieve(session_id)
-            order = order_sync_with_session(session=session, by="success-page").order
-        except stripe_api.StripeUnavailable as error:
-            # The webhook or the reconciler will settle it; say it is processing.
-            logger.warning("success page: order_id=%s %s", order.public_id, error)
+    order = order_check_with_stripe(order=order, by="success-page")
 
+    poll_seconds = poll_interval(order)
     context = {
         "order": order,
         "items": order.items.all(),
-        "poll_seconds": poll_interval(order),
+        "poll_seconds": poll_seconds,
+        # A whole page reloaded (no JavaScript) restarts a screen reader.
+        "reload_seconds": max(poll_seconds, MIN_RELOAD_SECONDS),
     }
     if not request.htmx:
         return render(request, "payments/checkout_success.html", context)
@@ -161,15 +174,19 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
             payload=payload,
             signature=request.headers.get("Stripe-Signature", ""),
         )
+    except stripe_api.WebhookBodyInvalid as error:
+        logger.warning("webhook refused: %s", error)
+        return HttpResponseBadRequest(str(error))
     except stripe_api.WebhookSignatureInvalid as error:
         logger.warning("webhook refused: %s", error)
         return HttpResponseBadRequest("Invalid signature.")
     try:
-        outcome = stripe_event_process(event=event)
+        outcome = stripe_event_receive(event=event)
     except EventMalformed as error:
         logger.warning("webhook refused: event_id=%s %s", event.get("id"), error)
         return HttpResponseBadRequest(str(error))
-    except OrderNotFound as error:
-        logger.warning("webhook: event_id=%s %s", event.get("id"), error)
-        return HttpResponse("Unknown Checkout Session.", status=404)
+    except stripe_api.StripeUnavailable as error:
+        # Stripe delivers the event again later; by then it may answer.
+        logger.warning("webhook deferred: event_id=%s %s", event.get("id"), error)
+        return HttpResponse("Stripe could not be asked; try again.", status=503)
     return JsonResponse({"received": True, "outcome": outcome})

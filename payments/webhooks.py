@@ -1,34 +1,147 @@
-"""Stripe webhook events: recorded once, routed by type to fulfillment."""
+"""Stripe webhook events: recorded once, routed by type to fulfillment.
+
+Snapshot events carry the Checkout Session; thin events (``v1.checkout.session.*``)
+carry only a reference to it, which is fetched. Either way the session is read
+from Stripe before the transaction that records the event, never inside it.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
-from payments.fulfillment import order_sync_with_session
+from payments import stripe_api
+from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import StripeEvent
+
+logger = logging.getLogger(__name__)
 
 
 class EventMalformed(Exception):
     """A correctly signed event without the fields its type needs."""
 
 
-def _checkout_session_event(event: dict[str, Any]) -> None:
+def _checkout_session_event(event: dict[str, Any]) -> bool:
     session = event["data"]["object"]
-    order_sync_with_session(
-        session=session, by=f"webhook:{event['type']}", event_type=event["type"]
-    )
+    try:
+        order_sync_with_session(
+            session=session,
+            by=f"webhook:{event['type']}",
+            event_type=_snapshot_type(event["type"]),
+        )
+    except OrderNotFound:
+        # A Payment Link, another integration, `stripe trigger`: not ours.
+        logger.info(
+            "webhook ignored: event_id=%s type=%s checkout_session_id=%s "
+            "is not a Checkout Session this shop created",
+            event["id"],
+            event["type"],
+            session.get("id"),
+        )
+        return False
+    return True
 
 
-HANDLERS: dict[str, Callable[[dict[str, Any]], None]] = {
-    "checkout.session.completed": _checkout_session_event,
-    "checkout.session.async_payment_succeeded": _checkout_session_event,
-    "checkout.session.async_payment_failed": _checkout_session_event,
-    "checkout.session.expired": _checkout_session_event,
+CHECKOUT_SESSION_TYPES = [
+    "checkout.session.completed",
+    "checkout.session.async_payment_succeeded",
+    "checkout.session.async_payment_failed",
+    "checkout.session.expired",
+]
+THIN_PREFIX = "v1."
+
+HANDLERS: dict[str, Callable[[dict[str, Any]], bool]] = {
+    event_type: _checkout_session_event
+    for name in CHECKOUT_SESSION_TYPES
+    for event_type in (name, THIN_PREFIX + name)
 }
+# What fulfilment reads from a session; a snapshot without one of them (an
+# older API version, a trimmed payload) is completed by fetching the session.
+SESSION_FIELDS = ("status", "payment_status", "amount_total", "currency")
+
+
+def _snapshot_type(event_type: str) -> str:
+    return event_type.removeprefix(THIN_PREFIX)
+
+
+def stripe_event_receive(*, event: dict[str, Any]) -> str:
+    """Complete a verified event from Stripe if need be, then process it once."""
+    return stripe_event_process(event=event_with_session(event=event))
+
+
+def event_with_session(*, event: dict[str, Any]) -> dict[str, Any]:
+    """Return the event with the Checkout Session fulfilment needs.
+
+    A thin event's session is fetched through stripe-python; so is a snapshot's
+    that lacks a field. A session Stripe does not know is left out: the event is
+    recorded and ignored. Raises StripeUnavailable when Stripe cannot answer, so
+    that the webhook fails and Stripe delivers the event again.
+    """
+    event_type = event.get("type")
+    if not isinstance(event_type, str):
+        raise EventMalformed("The event has no type.")
+    api_version = event.get("api_version")
+    if api_version and api_version != stripe_api.API_VERSION:
+        logger.warning(
+            "webhook: event_id=%s api_version=%s differs from the SDK's %s; "
+            "processed all the same",
+            event["id"],
+            api_version,
+            stripe_api.API_VERSION,
+        )
+    if stripe_api.is_thin_event(event):
+        return _thin_event_with_session(event, event_type)
+    data = event.get("data")
+    session = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(session, dict):
+        raise EventMalformed("The event has no data.object.")
+    if event_type not in HANDLERS:
+        return event
+    if not isinstance(session.get("id"), str):
+        raise EventMalformed("The event's object has no id.")
+    if all(field in session for field in SESSION_FIELDS):
+        return event
+    if not stripe_api.CHECKOUT_SESSION_ID.fullmatch(session["id"]):
+        return event  # not a session id Stripe makes: not the shop's either
+    logger.info("webhook: event_id=%s lacks session fields; fetching", event["id"])
+    try:
+        fetched = stripe_api.checkout_session_retrieve(session["id"])
+    except stripe_api.StripeObjectMissing:
+        return event
+    return {**event, "data": {**data, "object": fetched}}
+
+
+def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str, Any]:
+    related = event.get("related_object")
+    if related is not None and not (
+        isinstance(related, Mapping)
+        and isinstance(related.get("id"), str)
+        and isinstance(related.get("url"), str)
+    ):
+        raise EventMalformed("The thin event's related_object has no id or url.")
+    session: dict[str, Any] = {"id": related["id"]} if related else {}
+    if event_type in HANDLERS:
+        # The SDK fetches the url with the shop's secret key: only ever a
+        # Checkout Session's own path on Stripe's API.
+        if not (
+            related
+            and stripe_api.CHECKOUT_SESSION_ID.fullmatch(related["id"])
+            and related["url"] == f"/v1/checkout/sessions/{related['id']}"
+        ):
+            raise EventMalformed(
+                "The thin event's related_object is not a Checkout Session."
+            )
+        try:
+            session = stripe_api.thin_event_related_object(event) or session
+        except stripe_api.StripeObjectMissing:
+            pass
+        except stripe_api.EventNotificationInvalid as error:
+            raise EventMalformed(str(error)) from error
+    return {**event, "data": {"object": session}}
 
 
 @transaction.atomic
@@ -36,9 +149,9 @@ def stripe_event_process(*, event: dict[str, Any]) -> str:
     """Handle a verified event once; return "processed", "ignored" or "repeat".
 
     The event is recorded in the same transaction as its effect, so an error
-    (or an order that is not there yet) undoes both and Stripe's retry starts
-    afresh. A concurrent delivery of the same event waits on the unique event id
-    and then finds it recorded.
+    undoes both and Stripe's retry starts afresh. A concurrent delivery of the
+    same event waits on the unique event id and then finds it recorded. An event
+    about a Checkout Session that is not the shop's is recorded and ignored.
     """
     event_type = event.get("type")
     data = event.get("data")
@@ -49,19 +162,22 @@ def stripe_event_process(*, event: dict[str, Any]) -> str:
     if handler is not None and not isinstance(session.get("id"), str):
         raise EventMalformed("The event's object has no id.")
 
+    # A thin event is recorded as it came; what was fetched for it is not kept.
+    payload = {k: v for k, v in event.items() if k != "data"}
+    if not stripe_api.is_thin_event(event):
+        payload = event
     record, created = StripeEvent.objects.get_or_create(
         event_id=event["id"][:255],
         defaults={
             "type": event_type[:100],
             "checkout_session_id": str(session.get("id") or "")[:255],
             "livemode": bool(event.get("livemode")),
-            "payload": event,
+            "payload": payload,
         },
     )
     if not created:
         return "repeat"
-    if handler is not None:
-        handler(event)
+    handled = handler is not None and handler(event)
     record.processed_at = timezone.now()
     record.save(update_fields=["processed_at"])
-    return "processed" if handler is not None else "ignored"
+    return "processed" if handled else "ignored"

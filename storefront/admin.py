@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.forms import BaseInlineFormSet
+from django.forms import BaseInlineFormSet, ModelForm
 from django.http import HttpRequest
 from django.utils.html import format_html
 
@@ -38,11 +38,20 @@ class ProductImageInline(admin.TabularInline):
 
 @admin.register(Product)
 class ProductAdmin(admin.ModelAdmin):
-    list_display = ["name", "price", "is_active", "updated_at"]
-    list_filter = ["is_active", "categories"]
+    list_display = [
+        "name",
+        "price",
+        "is_active",
+        "stock",
+        "reserved",
+        "sold",
+        "requires_shipping",
+        "updated_at",
+    ]
+    list_filter = ["is_active", "requires_shipping", "categories"]
     list_editable = ["is_active"]
     search_fields = ["name", "description"]
-    readonly_fields = ["created_at", "updated_at"]
+    readonly_fields = ["reserved", "sold", "created_at", "updated_at"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["categories"]
     inlines = [ProductImageInline]
@@ -53,6 +62,10 @@ class ProductAdmin(admin.ModelAdmin):
         "price_cents",
         "categories",
         "is_active",
+        "requires_shipping",
+        "stock",
+        "reserved",
+        "sold",
         "created_at",
         "updated_at",
     ]
@@ -60,6 +73,19 @@ class ProductAdmin(admin.ModelAdmin):
     @admin.display(description="Price", ordering="price_cents")
     def price(self, product: Product) -> str:
         return format_money(product.price_cents)
+
+    def save_model(
+        self, request: HttpRequest, obj: Product, form: ModelForm, change: bool
+    ) -> None:
+        if not change:
+            obj.save()
+            return
+        # Checkouts move reserved and sold all the time: write only what the form
+        # edits, never the counts read when the page was opened. Categories are a
+        # many-to-many the admin saves after this, on its own table.
+        concrete = {field.name for field in Product._meta.concrete_fields}
+        edited = [name for name in form.changed_data if name in concrete]
+        obj.save(update_fields=[*edited, "updated_at"])
 
     def save_formset(
         self,

@@ -20,9 +20,10 @@ from django.conf import settings
 from django.contrib.sessions.backends.base import SessionBase
 
 from storefront.models import Product
+from storefront.stock import available
 
 # What a cart line shows and checks; the rest of a product stays in the database.
-CART_PRODUCT_FIELDS = ("name", "price_cents", "is_active")
+CART_PRODUCT_FIELDS = ("name", "price_cents", "is_active", "stock", "requires_shipping")
 # A shopper has a checkout or two open at once; more than this are forgotten.
 MAX_CHECKOUTS = 10
 
@@ -84,6 +85,10 @@ class CartContents:
     @property
     def count(self) -> int:
         return sum(line.quantity for line in self.lines)
+
+    @property
+    def requires_shipping(self) -> bool:
+        return any(line.product.requires_shipping for line in self.lines)
 
 
 class Cart:
@@ -194,8 +199,11 @@ class Cart:
     def __contains__(self, product_id: object) -> bool:
         return product_id in self._quantities
 
-    def add(self, *, product: Product, quantity: int = 1) -> None:
-        """Add a quantity of a product, within the cart's limits."""
+    def add(self, *, product: Product, quantity: int = 1) -> str:
+        """Add a quantity of a product, within the cart's limits and its stock.
+
+        Return why less was added than asked for ("" when all of it was).
+        """
         self._check_quantity(quantity)
         current = self._quantities.get(product.pk, 0)
         if not current and len(self._quantities) >= self.max_lines:
@@ -207,15 +215,42 @@ class Cart:
                 f"You can have at most {self.max_quantity} of {product.name} in "
                 f"your cart; it already holds {current}."
             )
-        self._quantities[product.pk] = current + quantity
+        limit = available(product, held=current)
+        if limit is None or current + quantity <= limit:
+            self._quantities[product.pk] = current + quantity
+            self._save()
+            return ""
+        if limit <= current:
+            raise CartError(_stock_refusal(product, current))
+        self._quantities[product.pk] = limit
         self._save()
+        return _stock_notice(product, limit)
 
-    def set_quantity(self, *, product: Product, quantity: int) -> None:
-        """Set the quantity of a product that is already in the cart."""
+    def set_quantity(self, *, product: Product, quantity: int) -> str:
+        """Set the quantity of a product in the cart, within its stock.
+
+        Return why the quantity is less than asked for ("" when it is not).
+        """
         if product.pk not in self._quantities:
             raise CartError(f"{product.name} is not in your cart.")
         self._check_quantity(quantity)
+        limit = available(product, held=self._quantities[product.pk])
+        wanted = quantity
+        if limit is not None:
+            quantity = min(quantity, limit)
         self._quantities[product.pk] = quantity
+        self._save()
+        return _stock_notice(product, quantity) if quantity < wanted else ""
+
+    def quantities_cap(self, limits: Mapping[int, int]) -> None:
+        """Lower quantities to these limits; a product with none left leaves."""
+        for product_id, limit in limits.items():
+            if product_id not in self._quantities:
+                continue
+            if limit > 0:
+                self._quantities[product_id] = min(self._quantities[product_id], limit)
+            else:
+                del self._quantities[product_id]
         self._save()
 
     def remove(self, *, product_id: int) -> None:
@@ -268,3 +303,16 @@ class Cart:
     def _check_quantity(self, quantity: int) -> None:
         if not 1 <= quantity <= self.max_quantity:
             raise CartError(f"Choose a quantity from 1 to {self.max_quantity}.")
+
+
+def _stock_refusal(product: Product, current: int) -> str:
+    if not product.stock and not current:
+        return f"{product.name} is sold out."
+    return (
+        f"Only {product.stock} {product.name} left, and your cart already "
+        f"holds {current}."
+    )
+
+
+def _stock_notice(product: Product, quantity: int) -> str:
+    return f"Only {product.stock} {product.name} left: your cart now holds {quantity}."

@@ -5,7 +5,8 @@ and the cards are the same for every visitor but for two values: the CSRF token
 and the ``next`` field. So the cards are rendered with a marker in place of
 each, kept per process keyed by the rows they show, and the markers are
 replaced on every request. The key is the content itself, so a changed product
-shows at once, in every process, with nothing to invalidate. The rest of what
+shows at once, in every process, with nothing to invalidate; a stock count
+is part of the key only once it is low enough to show. The rest of what
 the cards show (the currency, the cart's URL, the cart's limits) is fixed for a
 process's life.
 """
@@ -41,12 +42,14 @@ class ProductCard(NamedTuple):
     name: str
     description: str
     price_cents: int
+    # Only when low enough to show ("only 3 left", "sold out"); else None.
+    stock: int | None
     picture: Picture | None
 
 
 # The columns of a card's row: the product's, then its first picture's.
 CARD_COLUMNS = (*ProductCard._fields[:-1], "image_alt", "image_variants")
-# The same expression as the GIN index of migration 0002_catalog, which
+# The same expression as the GIN index of migration 0004_catalog, which
 # PostgreSQL uses only for this exact expression.
 SEARCH_VECTOR_FIELDS = ("name", "description")
 SEARCH_CONFIG = "english"
@@ -119,8 +122,12 @@ def catalog_page(
 
 
 def product_card(row: tuple) -> ProductCard:
+    """Return the card for one row of product_cards_queryset()."""
     *columns, image_alt, image_variants = row
-    return ProductCard(*columns, Picture.from_variants(image_alt, image_variants))
+    card = ProductCard(*columns, Picture.from_variants(image_alt, image_variants))
+    if card.stock is not None and card.stock > settings.SHOP_LOW_STOCK_THRESHOLD:
+        return card._replace(stock=None)
+    return card
 
 
 def product_cards(rows: list[tuple], *, csrf_token: str, here: str) -> SafeString:

@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import get_object_or_404, render
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from shop.http import HtmxHttpRequest, here, redirect_target
+from shop.pages import session_page
 from storefront.cart import Cart, CartContents, CartError
 from storefront.catalog import catalog_page, product_cards
 from storefront.forms import (
@@ -37,7 +40,46 @@ def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartCon
     return contents
 
 
+# What the shopper typed in a refused plain cart change, kept in the URL of the
+# page the change sends them back to. Longer input is cut to this length.
+REFUSED_INPUT_LENGTH = 20
+
+
+def refused_input(query: QueryDict) -> dict[str, int | str] | None:
+    """Return the product and quantity of a refused change, from the page's URL."""
+    product = query.get("product", "")
+    if not (product.isascii() and product.isdigit() and len(product) < 19):
+        return None
+    return {
+        "product": int(product),
+        "quantity": query.get("quantity", "")[:REFUSED_INPUT_LENGTH],
+    }
+
+
+def cart_return_url(request: HtmxHttpRequest, *, refused: bool, line: bool) -> str:
+    """Return the page a plain cart change goes back to.
+
+    A refused change goes to the status, which says why, and a cart line's form
+    shows what was typed. The product cards are the same for every shopper
+    (storefront/catalog.py), so they show no one's input.
+    """
+    parts = urlsplit(redirect_target(request))
+    query = QueryDict(parts.query, mutable=True)
+    for name in ("product", "quantity"):
+        query.pop(name, None)
+    fragment = parts.fragment
+    if refused:
+        fragment = "status"
+        product = request.POST.get("product", "")
+        valid_id = product.isascii() and product.isdigit() and len(product) < 19
+        if line and valid_id and "quantity" in request.POST:
+            query["product"] = product
+            query["quantity"] = request.POST["quantity"][:REFUSED_INPUT_LENGTH]
+    return urlunsplit(parts._replace(query=query.urlencode(), fragment=fragment))
+
+
 @require_GET
+@session_page
 def index(request: HtmxHttpRequest) -> HttpResponse:
     filters = CatalogFilterForm(request.GET)
     query, category_slug, number = "", "", None
@@ -65,6 +107,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         "category": category,
         "csrf_token": csrf_token,
         "here": page_here,
+        "refused": refused_input(request.GET),
     }
     if request.htmx.target == "catalog-results" and not (
         request.htmx.history_restore_request
@@ -72,14 +115,22 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         # Active search: the results, and out of band how many there are.
         response = render(request, "storefront/index.html#catalog_swap", context)
     else:
-        cart = cart_contents(request)
-        context.update(cart=cart, cart_count=cart.count, active_search=True)
+        shopping_cart = Cart(request.session)
+        cart = cart_contents(request, shopping_cart)
+        context.update(
+            cart=cart,
+            cart_count=cart.count,
+            # The checkouts not yet over: payments shows one that is processing.
+            checkouts=shopping_cart.checkouts,
+            active_search=True,
+        )
         response = render(request, "storefront/index.html", context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 
 
 @require_GET
+@session_page
 def product_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
     product = get_object_or_404(
         Product.objects.filter(is_active=True).prefetch_related("images", "categories"),
@@ -90,13 +141,16 @@ def product_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         for image in product.images.all()
         if (picture := Picture.from_variants(image.alt_text, image.variants))
     ]
-    cart = cart_contents(request)
+    shopping_cart = Cart(request.session)
+    cart = cart_contents(request, shopping_cart)
     context = {
         "product": product,
         "pictures": pictures,
         "cart": cart,
         "cart_count": cart.count,
+        "checkouts": shopping_cart.checkouts,
         "here": here(request),
+        "refused": refused_input(request.GET),
     }
     return render(request, "storefront/product_detail.html", context)
 
@@ -109,9 +163,18 @@ def robots_txt(request: HtmxHttpRequest) -> HttpResponse:
 
 
 @require_GET
+@session_page
+@vary_on_headers("HX-Request")
 def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
-    cart = cart_contents(request)
-    context = {"cart": cart, "cart_count": cart.count, "here": here(request)}
+    shopping_cart = Cart(request.session)
+    cart = cart_contents(request, shopping_cart)
+    context = {
+        "cart": cart,
+        "cart_count": cart.count,
+        "checkouts": shopping_cart.checkouts,
+        "here": here(request),
+        "refused": refused_input(request.GET),
+    }
     if request.htmx:
         return render(request, "storefront/index.html#cart", context)
     return render(request, "storefront/cart.html", context)
@@ -121,8 +184,10 @@ def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
 @serialize_session
 def cart_add(request: HtmxHttpRequest) -> HttpResponse:
     def add(cart: Cart, data: dict) -> str:
-        cart.add(product=data["product"], quantity=data["quantity"])
-        return f"Added {data['quantity']} × {data['product'].name} to your cart."
+        notice = cart.add(product=data["product"], quantity=data["quantity"])
+        return notice or (
+            f"Added {data['quantity']} × {data['product'].name} to your cart."
+        )
 
     return cart_change(request, CartAddForm, add)
 
@@ -131,26 +196,30 @@ def cart_add(request: HtmxHttpRequest) -> HttpResponse:
 @serialize_session
 def cart_update(request: HtmxHttpRequest) -> HttpResponse:
     def update(cart: Cart, data: dict) -> str:
-        cart.set_quantity(product=data["product"], quantity=data["quantity"])
-        return f"{data['product'].name}: quantity set to {data['quantity']}."
+        notice = cart.set_quantity(product=data["product"], quantity=data["quantity"])
+        return notice or f"{data['product'].name}: quantity set to {data['quantity']}."
 
-    return cart_change(request, CartUpdateForm, update)
+    return cart_change(request, CartUpdateForm, update, line=True)
 
 
 @require_POST
 @serialize_session
 def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
     def remove(cart: Cart, data: dict) -> str:
+        product = cart.product_on_sale(data["product"])
         cart.remove(product_id=data["product"])
-        return "Removed the item from your cart."
+        name = product.name if product else "the item"
+        return f"Removed {name} from your cart."
 
-    return cart_change(request, CartRemoveForm, remove)
+    return cart_change(request, CartRemoveForm, remove, line=True)
 
 
 def cart_change(
     request: HtmxHttpRequest,
     form_class: type[CartAddForm | CartRemoveForm],
     change: Callable[[Cart, dict], str],
+    *,
+    line: bool = False,
 ) -> HttpResponse:
     """Validate a cart form, apply the change, and answer htmx or plain requests.
 
@@ -173,13 +242,22 @@ def cart_change(
             messages.error(request, error.message)
             status = 422
 
-    if status == 200 and not request.htmx:
-        return HttpResponseRedirect(redirect_target(request), status=303)
+    if not request.htmx and status != 429:
+        # Post/redirect/get, refused or not: the page is safe to reload, and a
+        # refused change comes back with the message and what was typed.
+        target = cart_return_url(request, refused=status != 200, line=line)
+        return HttpResponseRedirect(target, status=303)
     contents = cart_contents(request, cart)
-    context = {"cart": contents, "cart_count": contents.count, "here": here(request)}
+    context = {
+        "cart": contents,
+        "cart_count": contents.count,
+        "checkouts": cart.checkouts,
+        "here": here(request),
+    }
     if request.htmx:
-        # The cart, and out of band the header's count.
+        # The cart, and out of band the status and the header's count.
         return render(
             request, "storefront/index.html#cart_swap", context, status=status
         )
+    # Too many changes: a client that retries must see the 429 itself.
     return render(request, "storefront/cart.html", context, status=status)

@@ -74,6 +74,29 @@ def test_a_malformed_boolean_is_refused_by_name():
 
 
 @pytest.mark.parametrize(
+    ("name", "value", "message"),
+    [
+        ("AXES_FAILURE_LIMIT", "0", "AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES"),
+        ("AXES_COOLOFF_MINUTES", "0", "AXES_FAILURE_LIMIT and AXES_COOLOFF_MINUTES"),
+        ("AXES_FAILURE_LIMIT", "five", "AXES_FAILURE_LIMIT must be a whole number"),
+        ("AXES_ENABLED", "perhaps", "AXES_ENABLED must be true or false"),
+        (
+            "STRIPE_CHECK_INTERVAL_SECONDS",
+            "-1",
+            "STRIPE_CHECK_INTERVAL_SECONDS must be at least 0",
+        ),
+    ],
+)
+def test_a_bad_admin_throttle_or_stripe_check_setting_is_refused_by_name(
+    name, value, message
+):
+    result = run_settings(**{name: value})
+
+    assert result.returncode != 0
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize(
     ("amount", "currency", "text"),
     [
         (99999, "usd", "$999.99"),

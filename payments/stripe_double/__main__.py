@@ -7,6 +7,7 @@ import signal
 import sys
 import threading
 
+from .events import PAYLOADS
 from .server import DEFAULT_RETRY_DELAYS, DEFAULT_WEBHOOK_SECRET, StripeDouble
 
 
@@ -36,6 +37,12 @@ def main(argv: list[str] | None = None) -> int:
         help="seconds between webhook retries (default: 1,2,4,8,16)",
     )
     parser.add_argument(
+        "--event-payloads",
+        choices=PAYLOADS,
+        default="snapshot",
+        help="snapshot events, thin events (event destinations) or both",
+    )
+    parser.add_argument(
         "--quiet", action="store_true", help="do not log requests to stderr"
     )
     args = parser.parse_args(argv)
@@ -52,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
         retry_delays=args.retry_delays,
     )
     double.log_requests = not args.quiet
+    double.event_payloads = args.event_payloads
     try:
         double.start()
     except OSError as error:

@@ -13,6 +13,95 @@ MAX_EXPIRY_SECONDS = 24 * 60 * 60
 # Stripe measures the expiry window from its own clock; allow for a little skew.
 EXPIRY_SLACK_SECONDS = 5
 
+# A parameter tree: a dict names the keys a hash accepts, [spec] is an array of
+# spec, None is a scalar and FREE_FORM a hash of any keys (metadata).
+FREE_FORM = "free-form hash"
+_METADATA = FREE_FORM
+_PRODUCT_DATA = {
+    "name": None,
+    "description": None,
+    "images": [None],
+    "metadata": _METADATA,
+}
+_PRICE_DATA = {
+    "currency": None,
+    "unit_amount": None,
+    "product_data": _PRODUCT_DATA,
+    "tax_behavior": None,
+}
+_LINE_ITEM = {"price": None, "price_data": _PRICE_DATA, "quantity": None}
+_ESTIMATE = {"unit": None, "value": None}
+SHIPPING_RATE_DATA_PARAMS: dict[str, Any] = {
+    "delivery_estimate": {"maximum": _ESTIMATE, "minimum": _ESTIMATE},
+    "display_name": None,
+    "fixed_amount": {"amount": None, "currency": None},
+    "metadata": FREE_FORM,
+    "tax_behavior": None,
+    "tax_code": None,
+    "type": None,
+}
+SESSION_CREATE_PARAMS: dict[str, Any] = {
+    "allowed_payment_method_types": [None],
+    "billing_address_collection": None,
+    "cancel_url": None,
+    "client_reference_id": None,
+    "customer_email": None,
+    "expand": [None],
+    "expires_at": None,
+    "line_items": [_LINE_ITEM],
+    "locale": None,
+    "metadata": _METADATA,
+    "mode": None,
+    "phone_number_collection": {"enabled": None},
+    "shipping_address_collection": {"allowed_countries": [None]},
+    "shipping_options": [
+        {"shipping_rate": None, "shipping_rate_data": SHIPPING_RATE_DATA_PARAMS}
+    ],
+    "submit_type": None,
+    "success_url": None,
+    "ui_mode": None,
+}
+RETRIEVE_PARAMS: dict[str, Any] = {"expand": [None]}
+PAYMENT_INTENT_CANCEL_PARAMS: dict[str, Any] = {
+    "cancellation_reason": None,
+    "expand": [None],
+}
+REFUND_CREATE_PARAMS: dict[str, Any] = {
+    "amount": None,
+    "charge": None,
+    "expand": [None],
+    "metadata": FREE_FORM,
+    "payment_intent": None,
+    "reason": None,
+}
+LIST_REFUNDS_PARAMS: dict[str, Any] = {
+    "charge": None,
+    "expand": [None],
+    "limit": None,
+    "payment_intent": None,
+    "starting_after": None,
+}
+# Every endpoint the double serves and the parameters it accepts there.
+ACCEPTED_PARAMS: dict[str, dict[str, Any]] = {
+    "POST /v1/checkout/sessions": SESSION_CREATE_PARAMS,
+    "GET /v1/checkout/sessions/{id}": RETRIEVE_PARAMS,
+    "GET /v1/checkout/sessions/{id}/line_items": {
+        "expand": [None],
+        "limit": None,
+        "starting_after": None,
+    },
+    "POST /v1/checkout/sessions/{id}/expire": RETRIEVE_PARAMS,
+    "GET /v1/payment_intents/{id}": RETRIEVE_PARAMS,
+    "POST /v1/payment_intents/{id}/cancel": PAYMENT_INTENT_CANCEL_PARAMS,
+    "GET /v1/charges/{id}": RETRIEVE_PARAMS,
+    "POST /v1/shipping_rates": {**SHIPPING_RATE_DATA_PARAMS, "expand": [None]},
+    "GET /v1/shipping_rates/{id}": RETRIEVE_PARAMS,
+    "POST /v1/refunds": REFUND_CREATE_PARAMS,
+    "GET /v1/refunds": LIST_REFUNDS_PARAMS,
+    "GET /v1/refunds/{id}": RETRIEVE_PARAMS,
+    "GET /v1/disputes/{id}": RETRIEVE_PARAMS,
+    "GET /v2/core/events/{id}": {},
+}
 _OPTIONAL_STRINGS = (
     "cancel_url",
     "client_reference_id",
@@ -22,23 +111,10 @@ _OPTIONAL_STRINGS = (
     "billing_address_collection",
     "ui_mode",
 )
-_SESSION_PARAMS = frozenset(
-    {
-        "mode",
-        "line_items",
-        "success_url",
-        "metadata",
-        "expires_at",
-        "payment_method_types",
-        "expand",
-        *_OPTIONAL_STRINGS,
-    }
-)
-_LINE_ITEM_PARAMS = frozenset({"price", "price_data", "quantity"})
-_PRICE_DATA_PARAMS = frozenset(
-    {"currency", "unit_amount", "product_data", "tax_behavior"}
-)
-_PRODUCT_DATA_PARAMS = frozenset({"name", "description", "images", "metadata"})
+UI_MODES = ("elements", "embedded_page", "form", "hosted_page")
+# Card pays at once; the bank debits settle days later.
+PAYMENT_METHOD_TYPES = ("card", "us_bank_account", "sepa_debit")
+DELAYED_PAYMENT_METHOD_TYPES = frozenset({"us_bank_account", "sepa_debit"})
 _KEY_PART = re.compile(r"\[([^\]]*)\]")
 
 
@@ -77,8 +153,8 @@ class ApiError(Exception):
 class InvalidParam(ApiError):
     """A 400 invalid_request_error that names the offending parameter."""
 
-    def __init__(self, message: str, param: str) -> None:
-        super().__init__(400, message, param=param)
+    def __init__(self, message: str, param: str, code: str | None = None) -> None:
+        super().__init__(400, message, param=param, code=code)
 
 
 def decode_form(query: str) -> dict[str, Any]:
@@ -115,14 +191,13 @@ def validate_session_params(
     params: dict[str, Any], *, now: int
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """Return the session's fields and line items, or raise ApiError like Stripe."""
-    _reject_unknown(params, _SESSION_PARAMS, "")
-    mode = _string(params, "mode", required=True)
+    mode = string(params, "mode", required=True)
     if mode in ("setup", "subscription"):
         raise InvalidParam("The Stripe double supports only mode=payment.", "mode")
     if mode != "payment":
         raise InvalidParam(f"Invalid mode: {mode}", "mode")
     line_items = _line_items(params.get("line_items"))
-    fields: dict[str, Any] = {key: _string(params, key) for key in _OPTIONAL_STRINGS}
+    fields: dict[str, Any] = {key: string(params, key) for key in _OPTIONAL_STRINGS}
     fields["success_url"] = _url(params, "success_url", required=True)
     fields["cancel_url"] = _url(params, "cancel_url")
     if len(fields["client_reference_id"] or "") > 200:
@@ -133,24 +208,76 @@ def validate_session_params(
     email = fields["customer_email"]
     if email is not None and not re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", email):
         raise InvalidParam(f"Invalid email address: {email}", "customer_email")
-    if fields["ui_mode"] not in (None, "hosted"):
-        raise InvalidParam("The Stripe double supports only ui_mode=hosted.", "ui_mode")
-    fields["payment_method_types"] = _string_list(params, "payment_method_types")
-    fields["metadata"] = _metadata(params.get("metadata", {}))
+    fields["ui_mode"] = _ui_mode(fields["ui_mode"])
+    fields["allowed_payment_method_types"] = _payment_method_types(
+        params, line_items[0]["currency"]
+    )
+    fields["metadata"] = metadata_hash(params.get("metadata", {}))
     fields["expires_at"] = _expires_at(params, now=now)
-    _no_expansions(params)
+    fields["expand"] = expansions(params)
     return fields, line_items
 
 
-def validate_expand_only(params: dict[str, Any]) -> None:
-    """Accept only an empty `expand`, as a retrieve or expire without options."""
-    _reject_unknown(params, frozenset({"expand"}), "")
-    _no_expansions(params)
+def expansions(params: dict[str, Any]) -> list[str]:
+    """Return the `expand` paths of a request."""
+    return _string_list(params, "expand")
 
 
-def _no_expansions(params: dict[str, Any]) -> None:
-    for path in _string_list(params, "expand"):
-        raise InvalidParam(f"This property cannot be expanded ({path}).", "expand")
+def reject_unknown(values: Any, spec: Any, path: str = "") -> None:
+    """Refuse, like Stripe, the first parameter that `spec` does not name."""
+    if isinstance(spec, dict) and isinstance(values, dict):
+        for key, value in values.items():
+            name = f"{path}[{key}]" if path else key
+            if key not in spec:
+                raise InvalidParam(
+                    f"Received unknown parameter: {name}", name, "parameter_unknown"
+                )
+            reject_unknown(value, spec[key], name)
+    elif isinstance(spec, list) and isinstance(values, list):
+        for index, value in enumerate(values):
+            reject_unknown(value, spec[0], f"{path}[{index}]")
+
+
+def _ui_mode(value: str | None) -> str:
+    if value is None:
+        return "hosted_page"
+    if value not in UI_MODES:
+        raise InvalidParam(
+            f"Invalid ui_mode: must be one of {', '.join(UI_MODES)}.", "ui_mode"
+        )
+    if value != "hosted_page":
+        raise InvalidParam(
+            "The Stripe double supports only ui_mode=hosted_page.", "ui_mode"
+        )
+    return value
+
+
+def _payment_method_types(params: dict[str, Any], currency: str) -> list[str] | None:
+    if "allowed_payment_method_types" not in params:
+        return None
+    types = _string_list(params, "allowed_payment_method_types")
+    if not types:
+        raise InvalidParam(
+            "Missing required param: allowed_payment_method_types.",
+            "allowed_payment_method_types",
+            "parameter_missing",
+        )
+    for index, value in enumerate(types):
+        if value not in PAYMENT_METHOD_TYPES:
+            raise InvalidParam(
+                "The Stripe double supports only these payment method types: "
+                f"{', '.join(PAYMENT_METHOD_TYPES)}.",
+                f"allowed_payment_method_types[{index}]",
+            )
+        required = {"us_bank_account": "usd", "sepa_debit": "eur"}.get(value)
+        if required and currency != required:
+            raise InvalidParam(
+                f"The payment method type `{value}` is invalid. Please ensure the "
+                f"provided type is activated in your dashboard and that the "
+                f"currency ({currency}) is supported by {value}.",
+                "allowed_payment_method_types",
+            )
+    return types
 
 
 def _line_items(raw: Any) -> list[dict[str, Any]]:
@@ -178,21 +305,20 @@ def _line_item(item: Any, path: str) -> dict[str, Any]:
             "The Stripe double supports only price_data, not price ids.",
             f"{path}[price]",
         )
-    _reject_unknown(item, _LINE_ITEM_PARAMS, path)
-    quantity = _integer(item, "quantity", path, minimum=1)
+    quantity = integer(item, "quantity", path, minimum=1)
     price_path = f"{path}[price_data]"
-    price_data = _section(item, "price_data", price_path, _PRICE_DATA_PARAMS)
+    price_data = _section(item, "price_data", price_path)
     currency = price_data.get("currency")
     if not isinstance(currency, str) or not re.fullmatch(r"[a-z]{3}", currency):
         raise InvalidParam(f"Invalid currency: {currency}", f"{price_path}[currency]")
-    unit_amount = _integer(
+    unit_amount = integer(
         price_data, "unit_amount", price_path, minimum=0, maximum=MAX_UNIT_AMOUNT
     )
     product_path = f"{price_path}[product_data]"
-    product = _section(price_data, "product_data", product_path, _PRODUCT_DATA_PARAMS)
+    product = _section(price_data, "product_data", product_path)
     name = product.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise _missing(f"{product_path}[name]")
+        raise missing(f"{product_path}[name]")
     return {
         "name": name,
         "quantity": quantity,
@@ -201,30 +327,21 @@ def _line_item(item: Any, path: str) -> dict[str, Any]:
     }
 
 
-def _section(
-    parent: dict[str, Any], key: str, path: str, allowed: frozenset[str]
-) -> dict[str, Any]:
+def _section(parent: dict[str, Any], key: str, path: str) -> dict[str, Any]:
     value = parent.get(key)
     if value is None:
-        raise _missing(path)
+        raise missing(path)
     if not isinstance(value, dict):
         raise InvalidParam("Invalid object", path)
-    _reject_unknown(value, allowed, path)
     return value
 
 
-def _reject_unknown(values: dict[str, Any], allowed: frozenset[str], path: str) -> None:
-    for key in values:
-        if key not in allowed:
-            name = f"{path}[{key}]" if path else key
-            raise InvalidParam(f"Received unknown parameter: {name}", name)
+def missing(param: str) -> InvalidParam:
+    """Return the error for a required parameter that is absent."""
+    return InvalidParam(f"Missing required param: {param}.", param, "parameter_missing")
 
 
-def _missing(param: str) -> InvalidParam:
-    return InvalidParam(f"Missing required param: {param}.", param)
-
-
-def _integer(
+def integer(
     values: dict[str, Any],
     key: str,
     path: str = "",
@@ -235,7 +352,7 @@ def _integer(
     param = f"{path}[{key}]" if path else key
     value = values.get(key)
     if value is None:
-        raise _missing(param)
+        raise missing(param)
     if not isinstance(value, str) or not re.fullmatch(r"-?\d+", value):
         raise InvalidParam(f"Invalid integer: {value}", param)
     number = int(value)
@@ -250,12 +367,16 @@ def _integer(
     return number
 
 
-def _string(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
+def string(
+    params: dict[str, Any], key: str, path: str = "", *, required: bool = False
+) -> str | None:
+    """Return a string parameter (None when absent or empty)."""
+    param = f"{path}[{key}]" if path else key
     value = params.get(key)
     if value is not None and not isinstance(value, str):
-        raise InvalidParam(f"Invalid string: {value}", key)
+        raise InvalidParam(f"Invalid string: {value}", param)
     if required and not value:
-        raise _missing(key)
+        raise missing(param)
     return value or None
 
 
@@ -269,7 +390,7 @@ def _string_list(params: dict[str, Any], key: str) -> list[str]:
 
 
 def _url(params: dict[str, Any], key: str, *, required: bool = False) -> str | None:
-    value = _string(params, key, required=required)
+    value = string(params, key, required=required)
     if value is None:
         return None
     parts = urlsplit(value)
@@ -278,7 +399,8 @@ def _url(params: dict[str, Any], key: str, *, required: bool = False) -> str | N
     return value
 
 
-def _metadata(value: Any) -> dict[str, str]:
+def metadata_hash(value: Any) -> dict[str, str]:
+    """Return a metadata hash, refusing what Stripe refuses."""
     if value == "":
         return {}
     if not isinstance(value, dict):
@@ -301,7 +423,7 @@ def _metadata(value: Any) -> dict[str, str]:
 def _expires_at(params: dict[str, Any], *, now: int) -> int:
     if "expires_at" not in params:
         return now + MAX_EXPIRY_SECONDS
-    expires_at = _integer(params, "expires_at")
+    expires_at = integer(params, "expires_at")
     too_soon = expires_at < now + MIN_EXPIRY_SECONDS - EXPIRY_SLACK_SECONDS
     too_late = expires_at > now + MAX_EXPIRY_SECONDS + EXPIRY_SLACK_SECONDS
     if too_soon or too_late:

@@ -17,6 +17,14 @@ from payments.models import Order
 from payments.stripe_double import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, StripeDouble
 from storefront.models import Product
 
+# The fixtures of the tests that drive the double directly (test_stripe_double*).
+from .stripe_double_support import (  # noqa: F401
+    double_client,
+    double_receiver,
+    double_server,
+    double_session,
+)
+
 WEBHOOK_URL = reverse("payments:stripe-webhook")
 
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
-from payments.models import Order, OrderItem, StripeEvent
+from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -109,8 +110,17 @@ def test_order_changelist_filters_by_status_and_needs_attention(
     superuser_client, order_with_items
 ):
     pending = make_order()
-    mismatched = make_order(problem="Amount mismatch: Stripe says 1 usd.")
-    failed = make_order(status=Order.Status.FAILED, problem="Stripe was down.")
+    mismatched = make_order()
+    baker.make(OrderProblem, order=mismatched, message="Amount mismatch: 1 usd.")
+    failed = make_order(status=Order.Status.FAILED)
+    baker.make(OrderProblem, order=failed, message="Stripe was down.")
+    settled = make_order(status=Order.Status.EXPIRED)
+    baker.make(
+        OrderProblem,
+        order=settled,
+        message="Could not expire the session.",
+        resolved_at=timezone.now(),
+    )
 
     by_status = superuser_client.get(ORDERS_URL, {"status__exact": "pending"})
     needs_attention = superuser_client.get(ORDERS_URL, {"problem": "yes"})
@@ -118,7 +128,7 @@ def test_order_changelist_filters_by_status_and_needs_attention(
 
     assert listed(by_status) == sorted([pending.pk, mismatched.pk])
     assert listed(needs_attention) == sorted([mismatched.pk, failed.pk])
-    assert listed(fine) == sorted([order_with_items.pk, pending.pk])
+    assert listed(fine) == sorted([order_with_items.pk, pending.pk, settled.pk])
     assert "needs attention" in needs_attention.content.decode().lower()
 
 
@@ -202,3 +212,80 @@ def test_order_changelist_query_count_is_flat(
         response = superuser_client.get(ORDERS_URL)
 
     assert len(response.context["cl"].result_list) == min(count, 50)
+
+
+def test_order_change_page_lists_its_problems_as_a_history(superuser_client):
+    order = make_order(status=Order.Status.EXPIRED)
+    baker.make(
+        OrderProblem,
+        order=order,
+        message="Could not expire the Checkout Session at Stripe.",
+        by="paid-elsewhere:x",
+        resolved_at=timezone.now(),
+        resolved_by="reconcile",
+    )
+    baker.make(OrderProblem, order=order, message="Amount mismatch: 1 usd.")
+    url = reverse("admin:payments_order_change", args=[order.pk])
+
+    html = superuser_client.get(url).content.decode()
+
+    assert html.index("Amount mismatch") < html.index("Could not expire")
+    assert "paid-elsewhere:x" in html and "reconcile" in html
+    assert 'name="problems-0-message"' not in html
+
+
+@pytest.mark.parametrize("count", [5, 200])
+def test_needs_attention_list_query_count_is_flat(
+    superuser_client, count, django_assert_max_num_queries
+):
+    for order in baker.make(Order, total_cents=1000, currency="usd", _quantity=count):
+        baker.make(OrderProblem, order=order, message="Stripe was down.")
+        baker.make(
+            OrderProblem, order=order, message="Old.", resolved_at=timezone.now()
+        )
+
+    with django_assert_max_num_queries(6):
+        response = superuser_client.get(ORDERS_URL, {"problem": "yes"})
+
+    assert len(response.context["cl"].result_list) == min(count, 50)
+
+
+def test_an_operator_marks_an_orders_problems_as_dealt_with(superuser_client):
+    flagged = make_order(status=Order.Status.PAID, paid_at=timezone.now())
+    other = make_order()
+    baker.make(OrderProblem, order=flagged, message="Paid twice.")
+    baker.make(OrderProblem, order=other, message="Stripe was down.")
+
+    response = superuser_client.post(
+        ORDERS_URL,
+        {"action": "resolve_problems", "_selected_action": [flagged.pk]},
+        follow=True,
+    )
+
+    assert [str(m) for m in response.context["messages"]] == [
+        "1 problem(s) marked as dealt with."
+    ]
+    problem = OrderProblem.objects.get(order=flagged)
+    assert problem.resolved_at is not None
+    assert problem.resolved_by == "admin:operator"
+    assert OrderProblem.objects.get(order=other).resolved_at is None
+    assert listed(superuser_client.get(ORDERS_URL, {"problem": "yes"})) == [other.pk]
+
+
+def test_a_staff_user_who_may_only_view_orders_cannot_mark_problems_dealt_with(
+    client, django_user_model
+):
+    viewer = django_user_model.objects.create(username="clerk", is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename="view_order"))
+    client.force_login(viewer)
+    order = make_order()
+    baker.make(OrderProblem, order=order, message="Stripe was down.")
+
+    changelist = client.get(ORDERS_URL)
+    client.post(
+        ORDERS_URL, {"action": "resolve_problems", "_selected_action": [order.pk]}
+    )
+
+    assert changelist.status_code == 200
+    assert "resolve_problems" not in changelist.content.decode()
+    assert OrderProblem.objects.get().resolved_at is None

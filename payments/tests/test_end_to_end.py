@@ -87,8 +87,20 @@ def pay_on_hosted_page(browser: Browser, hosted_page: str) -> requests.Response:
     page = browser.request("GET", hosted_page)
     assert page.status_code == 200
     assert "Pay $1,059.97" in page.text
+    # The cart holds physical goods: the page asks for an address and a phone.
+    shopper = {"action": "pay", "email": "ada@example.com", "name": "Ada Lovelace"}
+    address = {"line1": "1 Main St", "city": "Springfield", "postal_code": "97477"}
+    rate = re.search(r'name="shipping_rate" value="([^"]+)"', page.text).group(1)
     return browser.request(
-        "POST", hosted_page, data={"action": "pay", "email": "ada@example.com"}
+        "POST",
+        hosted_page,
+        data={
+            **shopper,
+            **address,
+            "country": "US",
+            "phone": "+15555550100",
+            "shipping_rate": rate,
+        },
     )
 
 

@@ -6,11 +6,14 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.management import call_command
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
+from payments.fulfillment import order_sync_with_payment_intent
 from payments.models import Order
 
 pytestmark = pytest.mark.django_db
@@ -187,3 +190,190 @@ def test_admin_action_skips_settled_orders_and_reports_stripe_errors(
     assert status_of(unreachable) == Order.Status.PENDING
     # Only the pending order was asked about.
     assert len(stripe_double.requests) == requests_before + 1
+
+
+def test_reconcile_stops_and_exits_1_when_stripe_cannot_be_reached(
+    place_order, stripe_double, settings
+):
+    first, second = place_order(), place_order()
+    backdate(first, minutes=20)
+    backdate(second, minutes=15)
+    settings.STRIPE_API_BASE = "http://127.0.0.1:9"  # nothing listens there
+    stdout, stderr = StringIO(), StringIO()
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile_orders", stdout=stdout, stderr=stderr)
+
+    assert exit_info.value.code == 1
+    errors = stderr.getvalue()
+    assert errors.startswith(f"order {first.public_id}: could not ask Stripe: ")
+    assert "APIConnectionError" in errors
+    assert errors.endswith(
+        "\nStripe could not be reached; stopped. The remaining pending orders are "
+        "checked on the next run.\n"
+    )
+    assert str(second.public_id) not in errors
+    assert stdout.getvalue().splitlines() == [
+        "Checked 1 pending orders: 0 changed, 1 could not be checked."
+    ]
+    assert status_of(first) == status_of(second) == Order.Status.PENDING
+
+
+def payment_intent_of(stripe_double, order: Order) -> str:
+    return stripe_double.sessions[order.checkout_session_id]["payment_intent"]
+
+
+def test_reconcile_fails_a_complete_session_whose_payment_intent_failed(
+    place_order, stripe_double
+):
+    order = place_order()
+    backdate(order, minutes=20)
+    # A delayed payment fails; its async_payment_failed event never arrives.
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    stripe_double.settle(order.checkout_session_id, succeeded=False, notify=False)
+    session = stripe_double.sessions[order.checkout_session_id]
+    assert (session["status"], session["payment_status"]) == ("complete", "unpaid")
+
+    stdout, _ = reconcile()
+
+    assert status_of(order) == Order.Status.FAILED
+    assert f"order {order.public_id}: pending -> failed" in stdout
+    asked = [r["path"] for r in stripe_double.requests if r["method"] == "GET"]
+    assert f"/v1/payment_intents/{payment_intent_of(stripe_double, order)}" in asked
+    assert "PaymentIntent is requires_payment_method" in order.problem
+
+
+@pytest.mark.parametrize(
+    ("intent_status", "order_status"),
+    [
+        ("succeeded", Order.Status.PAID),
+        ("requires_payment_method", Order.Status.FAILED),
+        ("canceled", Order.Status.FAILED),
+        ("processing", Order.Status.PENDING),
+    ],
+)
+def test_a_complete_unpaid_session_follows_its_payment_intent(
+    place_order, stripe_double, intent_status, order_status
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    session = stripe_double.sessions[order.checkout_session_id]
+    payment_intent = {
+        "id": session["payment_intent"],
+        "object": "payment_intent",
+        "amount": order.total_cents,
+        "amount_received": order.total_cents if intent_status == "succeeded" else 0,
+        "currency": "usd",
+        "status": intent_status,
+    }
+
+    order_sync_with_payment_intent(
+        session=session, payment_intent=payment_intent, by="reconcile"
+    )
+
+    assert status_of(order) == order_status
+
+
+def test_a_succeeded_payment_intent_of_another_amount_is_not_paid(
+    place_order, stripe_double
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    session = stripe_double.sessions[order.checkout_session_id]
+    payment_intent = {
+        "id": session["payment_intent"],
+        "amount": order.total_cents - 1,
+        "amount_received": order.total_cents - 1,
+        "currency": "usd",
+        "status": "succeeded",
+    }
+
+    order_sync_with_payment_intent(
+        session=session, payment_intent=payment_intent, by="reconcile"
+    )
+
+    assert status_of(order) == Order.Status.PENDING
+    assert order.problem.startswith("Amount mismatch: the PaymentIntent says")
+
+
+def staff_client(django_user_model, *permissions: str):
+    """Return a client signed in as a staff user with just these permissions."""
+    user = baker.make(django_user_model, username="clerk", is_staff=True)
+    user.user_permissions.set(
+        Permission.objects.filter(
+            content_type__app_label="payments", codename__in=permissions
+        )
+    )
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_a_staff_user_who_may_only_view_orders_cannot_run_the_action(
+    django_user_model, place_order, stripe_double
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id)
+    viewer = staff_client(django_user_model, "view_order")
+    asked_before = len(stripe_double.requests)
+
+    changelist = viewer.get(CHANGELIST_URL)
+    response = run_admin_action(viewer, [order])
+
+    assert changelist.status_code == 200
+    assert "reconcile_with_stripe" not in changelist.content.decode()
+    assert response.status_code == 200
+    assert status_of(order) == Order.Status.PENDING
+    assert len(stripe_double.requests) == asked_before
+
+
+def test_a_staff_user_with_the_reconcile_permission_runs_the_action(
+    django_user_model, place_order, stripe_double
+):
+    order = place_order()
+    stripe_double.pay(order.checkout_session_id)
+    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+
+    assert "reconcile_with_stripe" in operator.get(CHANGELIST_URL).content.decode()
+    response = run_admin_action(operator, [order])
+
+    messages = [str(message) for message in response.context["messages"]]
+    assert messages == [f"order {order.public_id}: pending -> paid"]
+    assert status_of(order) == Order.Status.PAID
+
+
+def test_the_reconcile_permission_does_not_make_orders_editable(
+    django_user_model, place_order
+):
+    order = place_order()
+    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+    url = reverse("admin:payments_order_change", args=[order.pk])
+
+    page = operator.get(url)
+
+    assert page.status_code == 200
+    assert 'name="_save"' not in page.content.decode()
+    assert operator.post(url, {"status": "paid"}).status_code == 403
+    assert status_of(order) == Order.Status.PENDING
+
+
+@pytest.mark.parametrize("fault", ["revoked-key", "no-key"])
+def test_reconcile_stops_and_exits_1_when_stripe_refuses_the_key_or_there_is_none(
+    place_order, stripe_double, settings, fault
+):
+    first, second = place_order(), place_order()
+    backdate(first, minutes=20)
+    backdate(second, minutes=15)
+    if fault == "revoked-key":
+        stripe_double.revoke_key(settings.STRIPE_SECRET_KEY)
+    else:
+        settings.STRIPE_SECRET_KEY = ""
+    stdout, stderr = StringIO(), StringIO()
+
+    with pytest.raises(SystemExit) as exit_info:
+        call_command("reconcile_orders", stdout=stdout, stderr=stderr)
+
+    assert exit_info.value.code == 1
+    assert "Stripe could not be reached; stopped." in stderr.getvalue()
+    assert str(second.public_id) not in stderr.getvalue()
+    assert status_of(first) == status_of(second) == Order.Status.PENDING

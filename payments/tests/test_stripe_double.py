@@ -7,147 +7,25 @@ import json
 import signal
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
 import pytest
 import requests
 import stripe
 
-from payments.stripe_double import DEFAULT_WEBHOOK_SECRET, StripeDouble
+from payments.stripe_double import StripeDouble
 
-API_KEY = "sk_test_double_suite_key"
-SUCCESS_URL = "http://shop.test/checkout/success/?session_id={CHECKOUT_SESSION_ID}"
-CANCEL_URL = "http://shop.test/cart/"
-SESSION_PARAMS: dict[str, Any] = {
-    "mode": "payment",
-    "success_url": SUCCESS_URL,
-    "cancel_url": CANCEL_URL,
-    "client_reference_id": "order-42",
-    "metadata": {"order_id": "42"},
-    "line_items": [
-        {
-            "quantity": 2,
-            "price_data": {
-                "currency": "usd",
-                "unit_amount": 99999,
-                "product_data": {"name": "Laptop"},
-            },
-        },
-        {
-            "quantity": 1,
-            "price_data": {
-                "currency": "usd",
-                "unit_amount": 1250,
-                "product_data": {"name": "Mouse <wireless>"},
-            },
-        },
-    ],
-}
-TOTAL = 2 * 99999 + 1250
-
-
-class WebhookReceiver:
-    """Record webhook deliveries, answering scripted statuses and then 200."""
-
-    def __init__(self) -> None:
-        self.statuses: list[int] = []
-        self.received: list[dict[str, Any]] = []
-        self._lock = threading.Lock()
-        receiver = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                with receiver._lock:
-                    status = receiver.statuses.pop(0) if receiver.statuses else 200
-                    receiver.received.append(
-                        {"headers": dict(self.headers), "body": body.decode()}
-                    )
-                self.send_response(status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/stripe/webhook/"
-        threading.Thread(
-            target=self._server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-        ).start()
-
-    def events(self) -> list[stripe.Event]:
-        """Return the received events, each verified with the SDK."""
-        with self._lock:
-            received = copy.deepcopy(self.received)
-        return [
-            stripe.Webhook.construct_event(
-                item["body"],
-                item["headers"]["Stripe-Signature"],
-                DEFAULT_WEBHOOK_SECRET,
-            )
-            for item in received
-        ]
-
-    def stop(self) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-
-
-@pytest.fixture
-def double_receiver() -> Iterator[WebhookReceiver]:
-    receiver = WebhookReceiver()
-    yield receiver
-    receiver.stop()
-
-
-@pytest.fixture
-def double_server(double_receiver: WebhookReceiver) -> Iterator[StripeDouble]:
-    double = StripeDouble(
-        webhook_url=double_receiver.url, retry_delays=(0.05, 0.05, 0.05)
-    )
-    with double:
-        yield double
-
-
-@pytest.fixture
-def double_client(double_server: StripeDouble) -> stripe.StripeClient:
-    return _client(double_server)
-
-
-@pytest.fixture
-def double_session(double_client: stripe.StripeClient) -> stripe.checkout.Session:
-    return double_client.v1.checkout.sessions.create(params=SESSION_PARAMS)
-
-
-def _client(
-    double: StripeDouble,
-    api_key: str = API_KEY,
-    *,
-    timeout: float = 2,
-    retries: int = 0,
-) -> stripe.StripeClient:
-    return stripe.StripeClient(
-        api_key,
-        base_addresses={"api": double.url},
-        http_client=stripe.RequestsClient(timeout=timeout),
-        max_network_retries=retries,
-    )
-
-
-def _press(
-    session: stripe.checkout.Session, action: str, **form: str
-) -> requests.Response:
-    return requests.post(
-        session.url, data={"action": action, **form}, allow_redirects=False, timeout=15
-    )
+from .stripe_double_support import (
+    API_KEY,
+    CANCEL_URL,
+    SESSION_PARAMS,
+    SUCCESS_URL,
+    TOTAL,
+    WebhookReceiver,
+    make_client,
+    press,
+)
 
 
 def test_create_returns_open_session_with_total_and_hosted_url(
@@ -184,7 +62,7 @@ def test_retrieve_refuses_expansions(
 ) -> None:
     with pytest.raises(stripe.InvalidRequestError) as raised:
         double_client.v1.checkout.sessions.retrieve(
-            double_session.id, params={"expand": ["line_items"]}
+            double_session.id, params={"expand": ["metadata"]}
         )
 
     assert raised.value.param == "expand"
@@ -290,7 +168,7 @@ def test_create_accepts_expires_at_within_the_window(
 def test_missing_or_malformed_key_raises_authentication_error(
     double_server: StripeDouble, api_key: str, message: str
 ) -> None:
-    client = _client(double_server, api_key)
+    client = make_client(double_server, api_key)
 
     with pytest.raises(stripe.AuthenticationError, match=message) as raised:
         client.v1.checkout.sessions.create(params=SESSION_PARAMS)
@@ -336,7 +214,7 @@ def test_idempotency_key_is_scoped_to_the_api_key(
     first = double_client.v1.checkout.sessions.create(
         params=SESSION_PARAMS, options=options
     )
-    other = _client(double_server, "sk_test_another_account").v1.checkout.sessions
+    other = make_client(double_server, "sk_test_another_account").v1.checkout.sessions
     second = other.create(params=SESSION_PARAMS, options=options)
 
     assert second.id != first.id
@@ -400,7 +278,7 @@ def test_injected_fault_raises_the_sdk_error_for_its_status(
 def test_sdk_retries_a_500_with_the_same_idempotency_key(
     double_server: StripeDouble,
 ) -> None:
-    client = _client(double_server, retries=2)
+    client = make_client(double_server, retries=2)
     double_server.fail_next(status=500)
 
     session = client.v1.checkout.sessions.create(params=SESSION_PARAMS)
@@ -415,7 +293,7 @@ def test_sdk_retries_a_500_with_the_same_idempotency_key(
 def test_hang_longer_than_client_timeout_raises_connection_error(
     double_server: StripeDouble,
 ) -> None:
-    client = _client(double_server, timeout=0.3)
+    client = make_client(double_server, timeout=0.3)
     double_server.fail_next(status=None, hang=1.5)
 
     with pytest.raises(stripe.APIConnectionError):
@@ -483,7 +361,7 @@ def test_pay_redirects_to_success_url_after_signed_completed_event(
     double_client: stripe.StripeClient,
     double_session: stripe.checkout.Session,
 ) -> None:
-    response = _press(double_session, "pay", email="ada@example.com")
+    response = press(double_session, "pay", email="ada@example.com")
 
     assert response.status_code == 303
     assert response.headers["Location"] == SUCCESS_URL.replace(
@@ -514,7 +392,7 @@ def test_pay_redirects_to_success_url_after_signed_completed_event(
 def test_signature_does_not_verify_with_another_secret(
     double_receiver: WebhookReceiver, double_session: stripe.checkout.Session
 ) -> None:
-    _press(double_session, "pay")
+    press(double_session, "pay")
     received = double_receiver.received[0]
 
     with pytest.raises(stripe.SignatureVerificationError):
@@ -526,9 +404,9 @@ def test_signature_does_not_verify_with_another_secret(
 def test_paying_a_completed_session_again_is_refused(
     double_server: StripeDouble, double_session: stripe.checkout.Session
 ) -> None:
-    _press(double_session, "pay")
+    press(double_session, "pay")
 
-    response = _press(double_session, "pay")
+    response = press(double_session, "pay")
 
     assert response.status_code == 409
     assert "complete" in response.text
@@ -538,7 +416,7 @@ def test_paying_a_completed_session_again_is_refused(
 def test_cancel_redirects_to_cancel_url_and_keeps_session_open(
     double_server: StripeDouble, double_session: stripe.checkout.Session
 ) -> None:
-    response = _press(double_session, "cancel")
+    response = press(double_session, "cancel")
 
     assert response.status_code == 303
     assert response.headers["Location"] == CANCEL_URL
@@ -598,7 +476,7 @@ def test_delayed_payment_completes_unpaid_then_settles(
     double_receiver: WebhookReceiver,
     double_session: stripe.checkout.Session,
 ) -> None:
-    response = _press(double_session, "pay_delayed")
+    response = press(double_session, "pay_delayed")
     assert response.status_code == 303
 
     double_server.settle(double_session.id)
@@ -666,7 +544,7 @@ def test_delivery_delay_lets_the_redirect_come_first(
 ) -> None:
     double_server.delivery_delay = 0.5
 
-    response = _press(double_session, "pay")
+    response = press(double_session, "pay")
 
     assert response.status_code == 303
     assert double_receiver.received == []

@@ -149,6 +149,9 @@ def test_webhook_refuses_events_when_no_secret_is_configured(
         b'{"id": "evt_1", "data": {"object": {"id": "cs_test_1"}}}',
         b'{"id": "evt_1", "type": "checkout.session.completed",'
         b' "data": {"object": {"object": "checkout.session"}}}',
+        b'{"id": "evt_\\ud83d\\ude00", "type": "customer.created",'
+        b' "data": {"object": {}}}',
+        b'{"id": "evt_1\\n", "type": "customer.created", "data": {"object": {}}}',
     ],
     ids=[
         "truncated-json",
@@ -159,6 +162,8 @@ def test_webhook_refuses_events_when_no_secret_is_configured(
         "data-not-an-object",
         "no-type",
         "session-without-id",
+        "id-not-ascii",
+        "id-with-a-newline",
     ],
 )
 def test_correctly_signed_malformed_body_returns_400(db, stripe_double, body):
@@ -276,33 +281,179 @@ def session_event(*, session_id: str, reference: str, amount: int) -> dict:
     }
 
 
-def test_unknown_session_returns_404_unrecorded_so_the_retry_is_processed(
-    db, stripe_double
+@pytest.mark.parametrize(
+    "reference",
+    [
+        {},
+        {"client_reference_id": str(uuid.UUID(int=7))},
+        {"client_reference_id": "plink-order-42"},
+        {"metadata": {"order_id": str(uuid.UUID(int=8))}},
+    ],
+    ids=["none", "unknown-uuid", "not-a-uuid", "unknown-metadata"],
+)
+def test_event_about_a_session_the_shop_did_not_create_is_200_and_changes_nothing(
+    stripe_double, pending_order, reference, caplog
 ):
-    public_id = uuid.uuid4()
+    caplog.set_level(logging.INFO, logger="payments")
+    event = session_event(session_id="cs_test_payment_link", reference="", amount=1)
+    event["data"]["object"].update(reference)
+
+    assert deliver_events(event) == [(200, "ignored")]
+
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PENDING
+    assert not Order.objects.filter(checkout_session_id="cs_test_payment_link")
+    record = StripeEvent.objects.get()
+    assert record.checkout_session_id == "cs_test_payment_link"
+    assert record.processed_at is not None
+    assert "is not a Checkout Session this shop created" in caplog.text
+    # Stripe's retry of the same event is a repeat, not a second look.
+    assert deliver_events(event) == [(200, "repeat")]
+
+
+def test_a_session_naming_an_order_that_holds_another_session_is_not_that_orders(
+    stripe_double, pending_order
+):
     event = session_event(
-        session_id="cs_test_not_here_yet", reference=str(public_id), amount=4200
+        session_id="cs_test_someone_elses",
+        reference=str(pending_order.public_id),
+        amount=pending_order.total_cents,
     )
+    event["data"]["object"]["status"] = "expired"
 
-    first = deliver_events(event)
+    assert deliver_events(event) == [(200, "ignored")]
 
-    assert first == [(404, None)]
-    assert not StripeEvent.objects.exists()
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PENDING
 
-    order = baker.make(
-        Order,
-        public_id=public_id,
-        checkout_session_id="cs_test_not_here_yet",
-        total_cents=4200,
-        currency="usd",
+
+@pytest.mark.parametrize("named_by", ["client_reference_id", "metadata"])
+def test_order_is_found_by_what_the_shop_put_into_the_session_before_its_id_is_saved(
+    db, stripe_double, named_by
+):
+    order = baker.make(Order, total_cents=4200, currency="usd")
+    assert order.checkout_session_id is None  # checkout has not saved it yet
+    reference = str(order.public_id) if named_by == "client_reference_id" else ""
+    event = session_event(
+        session_id="cs_test_early_event", reference=reference, amount=4200
     )
-    retry = deliver_events(event)
+    event["data"]["object"]["metadata"] = {"order_id": str(order.public_id)}
 
-    assert retry == [(200, "processed")]
+    assert deliver_events(event) == [(200, "processed")]
+
     order.refresh_from_db()
     assert order.status == Order.Status.PAID
+    assert order.checkout_session_id == "cs_test_early_event"
     assert order.customer_email == "early@example.com"
     assert StripeEvent.objects.get().event_id == event["id"]
+
+
+def test_snapshot_without_the_fields_fulfilment_needs_is_completed_from_stripe(
+    stripe_double, pending_order
+):
+    event = completed_event(stripe_double, pending_order)
+    for field in ("status", "payment_status", "amount_total", "currency"):
+        del event["data"]["object"][field]
+
+    assert deliver_events(event) == [(200, "processed")]
+
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PAID
+    fetched = [
+        request
+        for request in stripe_double.requests
+        if request["method"] == "GET"
+        and request["path"]
+        == f"/v1/checkout/sessions/{pending_order.checkout_session_id}"
+    ]
+    assert len(fetched) == 1
+
+
+def test_complete_snapshot_is_processed_without_asking_stripe(
+    stripe_double, pending_order
+):
+    event = completed_event(stripe_double, pending_order)
+    asked_before = len(stripe_double.requests)
+
+    assert deliver_events(event) == [(200, "processed")]
+    assert len(stripe_double.requests) == asked_before
+
+
+def test_event_of_another_api_version_is_logged_and_processed(
+    stripe_double, pending_order, caplog
+):
+    event = completed_event(stripe_double, pending_order)
+    event["api_version"] = "2024-06-20"
+
+    assert deliver_events(event) == [(200, "processed")]
+
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PAID
+    [warning] = [r for r in caplog.records if "api_version" in r.getMessage()]
+    assert "2024-06-20 differs from the SDK's 2026-10-28.endive" in warning.getMessage()
+
+
+def test_event_of_the_sdks_api_version_logs_no_warning(
+    stripe_double, pending_order, caplog
+):
+    event = completed_event(stripe_double, pending_order)
+    assert event["api_version"] == stripe_api.API_VERSION
+
+    assert deliver_events(event) == [(200, "processed")]
+    assert "api_version" not in caplog.text
+
+
+def signed_body_with(event: dict, raw_value: str) -> bytes:
+    """Return the event as JSON, its metadata holding a raw JSON string."""
+    event = json.loads(json.dumps(event))
+    event["data"]["object"]["metadata"]["note"] = "PLACEHOLDER"
+    return json.dumps(event).encode().replace(b'"PLACEHOLDER"', raw_value.encode())
+
+
+@pytest.mark.parametrize(
+    "raw_value",
+    [
+        '"\\ud800"',
+        '"before \\udfff after"',
+        '"nul \\u0000 byte"',
+        "[" * 40 + "]" * 40,
+        "[" * 100_000 + "]" * 100_000,
+        '{"a": ' * 2000 + "1" + "}" * 2000,
+    ],
+    ids=[
+        "lone-surrogate",
+        "lone-low-surrogate",
+        "nul",
+        "nested-40",
+        "nested-100000",
+        "nested-objects-2000",
+    ],
+)
+def test_signed_event_with_unstorable_json_is_400_and_changes_nothing(
+    stripe_double, pending_order, raw_value
+):
+    event = completed_event(stripe_double, pending_order)
+    body = signed_body_with(event, raw_value)
+    if len(body) > views.WEBHOOK_MAX_BYTES:
+        body = body[: views.WEBHOOK_MAX_BYTES]
+
+    response = post_raw(body, HTTP_STRIPE_SIGNATURE=sign(body))
+
+    assert response.status_code == 400
+    assert_nothing_changed(pending_order)
+
+
+def test_signed_event_with_escaped_but_valid_unicode_is_processed(
+    stripe_double, pending_order
+):
+    event = completed_event(stripe_double, pending_order)
+    body = signed_body_with(event, '"\\ud83d\\ude00 \\u00e9 \\/ \\\\"')
+
+    response = post_raw(body, HTTP_STRIPE_SIGNATURE=sign(body))
+
+    assert response.status_code == 200
+    record = StripeEvent.objects.get()
+    assert record.payload["data"]["object"]["metadata"]["note"] == "😀 é / \\"
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django import template
 
 from storefront.money import format_money
+from storefront.stock import stock_note as _stock_note
 
 register = template.Library()
 
@@ -13,3 +14,9 @@ def money(amount: int | None, currency: str | None = None) -> str:
     if amount is None:
         return ""
     return format_money(int(amount), currency)
+
+
+@register.filter
+def stock_note(stock: int | None) -> str:
+    """Say "Sold out" or "Only 3 left" for a product's stock, else nothing."""
+    return _stock_note(stock)

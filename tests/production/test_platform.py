@@ -7,9 +7,11 @@ behind a router that terminates TLS. These tests then speak HTTP to it.
 
 from __future__ import annotations
 
+import email
 import re
 import signal
 import subprocess
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -31,7 +33,11 @@ PRODUCT = re.compile(r'<li class="product" id="product-(\d+)">\s*<h2[^>]*>([^<]+
 STYLESHEET = re.compile(r'<link rel="stylesheet" href="([^"]+)"')
 DEBUG_DETAIL = ("Traceback", "OperationalError", "DEBUG = True", "Django", "settings")
 ONE_YEAR = 365 * 24 * 60 * 60
-GRACEFUL_TIMEOUT_SECONDS = 20  # gunicorn.conf.py's graceful_timeout
+GRACEFUL_TIMEOUT_SECONDS = 20
+SENT_EMAILS = (
+    "SELECT e.kind, e.status FROM payments_orderemail e JOIN payments_order o"
+    " ON o.id = e.order_id WHERE o.checkout_session_id = %s"
+)  # gunicorn.conf.py's graceful_timeout
 
 
 class Shopper:
@@ -129,10 +135,14 @@ def test_responses_carry_hsts_secure_cookies_and_security_headers(platform):
     assert "default-src 'self'" in headers["Content-Security-Policy"]
     cookies = set_cookie_headers(home) + set_cookie_headers(added)
     names = {cookie.split("=", 1)[0] for cookie in cookies}
-    assert {"csrftoken", "sessionid"} <= names
+    assert {"__Host-csrftoken", "__Host-sessionid"} <= names
     for cookie in cookies:
         attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
         assert {"secure", "httponly", "samesite=lax"} <= attributes, cookie
+        if cookie.startswith("__Host-"):
+            assert "path=/" in attributes and not any(
+                attribute.startswith("domain=") for attribute in attributes
+            ), cookie
 
 
 def test_static_files_are_hashed_cached_for_a_year_and_compressed(platform):
@@ -220,6 +230,61 @@ def test_crash_shows_the_shops_own_500_page_without_debug_detail(platform):
     assert styles.headers["Content-Type"].startswith("text/css")
     assert not [word for word in DEBUG_DETAIL if word in response.text]
     assert 'database "no_such_database" does not exist' in log.read_text()
+
+
+def test_worker_dyno_emails_the_confirmation_with_a_working_order_link(
+    platform, tmp_path
+):
+    outbox = tmp_path / "outbox"
+    log = tmp_path / "worker.log"
+    worker = platform.slug.start(
+        procfile(platform.slug.root)["worker"], log, EMAIL_URL=f"file://{outbox}"
+    )
+    try:
+        shopper = Shopper(platform)
+        products = catalog(shopper)
+        shopper.post("/cart/add/", {"product": products["Mouse"], "quantity": 2})
+        session_id = (
+            shopper.post("/checkout/", {}).headers["Location"].rsplit("/", 1)[1]
+        )
+        paid = requests.post(
+            f"{platform.double_url}/_double/sessions/{session_id}/pay",
+            json={"email": "ada@example.com"},
+            timeout=15,
+        )
+        assert paid.status_code == 200, paid.text
+        deadline = time.monotonic() + 30
+        while platform.query(SENT_EMAILS, session_id) != [("confirmation", "sent")]:
+            assert worker.poll() is None, log_tail(log)
+            assert time.monotonic() < deadline, log_tail(log)
+            time.sleep(0.2)
+    finally:
+        code = stop(worker)
+
+    assert code == 0, log_tail(log)
+    # The worker also sends what earlier tests queued: find this order's email.
+    # Django's file backend may write two messages to one file, each ending
+    # with a line of 79 dashes.
+    messages = [
+        email.message_from_bytes(raw)
+        for path in outbox.glob("*.log")
+        for raw in path.read_bytes().split(b"\n" + b"-" * 79 + b"\n")
+        if raw.strip()
+    ]
+    texts = [
+        part.get_payload(decode=True).decode()
+        for message in messages
+        for part in message.walk()
+        if part.get_content_type() == "text/plain"
+    ]
+    [text] = [text for text in texts if "Mouse" in text]
+    assert {message["To"] for message in messages} >= {"ada@example.com"}
+    assert "2 x Mouse at $29.99: $59.98" in text
+    path = re.search(r"https?://[^/\s]+(/orders/[A-Za-z0-9_-]{43}/)", text).group(1)
+    page = requests.get(f"{platform.url}{path}", timeout=5)
+    assert page.status_code == 200
+    assert "Paid. We are preparing your order." in page.text
+    assert page.headers["Referrer-Policy"] == "no-referrer"
 
 
 def test_deploy_checks_pass_and_no_migration_is_missing(platform):

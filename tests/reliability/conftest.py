@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import secrets
 import socket
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing, contextmanager
 from importlib import import_module
 
 import psycopg
@@ -75,35 +77,28 @@ def postgres_server() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
-def process_database() -> Iterator[str]:
-    """A fresh, migrated and seeded PostgreSQL database for gunicorn; dropped after.
+def prepare_process_database(url: str) -> None:
+    """Migrate and seed a database for gunicorn, and collect the static files."""
+    environment = {"DATABASE_URL": url}
+    run_manage("migrate", "--noinput", environment=environment)
+    run_manage("seed_products", environment=environment)
+    # DEBUG off serves static files from collectstatic's manifest.
+    run_manage("collectstatic", "--noinput", environment=environment)
 
-    Named shop_he_two_<random> on the server the test run uses.
-    """
+
+@contextmanager
+def new_postgres_database(prefix: str) -> Iterator[str]:
+    """Create a PostgreSQL database on the run's server; drop it afterwards."""
     server = postgres_server()
-    name = f"shop_he_two_{secrets.token_hex(4)}"
+    name = f"{prefix}_{secrets.token_hex(4)}"
     admin = psycopg.connect(dbname="postgres", autocommit=True, **server)
     admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     password = f":{server['password']}" if server["password"] else ""
-    url = (
-        f"postgres://{server['user']}{password}@{server['host']}:{server['port']}"
-        f"/{name}"
-    )
     try:
-        environment = {"DATABASE_URL": url}
-        run_manage("migrate", "--noinput", environment=environment)
-        run_manage("seed_products", environment=environment)
-        # DEBUG off serves static files from collectstatic's manifest.
-        run_manage("collectstatic", "--noinput", environment=environment)
-        with psycopg.connect(url) as database:
-            database.execute(
-                "INSERT INTO storefront_product"
-                " (name, description, price_cents, is_active, created_at, updated_at)"
-                " SELECT 'Accessory ' || n, '', 500 + 111 * n, true, now(), now()"
-                " FROM generate_series(1, 9) AS n"
-            )
-        yield url
+        yield (
+            f"postgres://{server['user']}{password}@{server['host']}:{server['port']}"
+            f"/{name}"
+        )
     finally:
         admin.execute(
             sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(
@@ -111,6 +106,58 @@ def process_database() -> Iterator[str]:
             )
         )
         admin.close()
+
+
+def running_on_postgres() -> bool:
+    return "postgresql" in settings.DATABASES["default"]["ENGINE"]
+
+
+@pytest.fixture(scope="session")
+def process_database() -> Iterator[str]:
+    """A fresh, migrated and seeded PostgreSQL database for gunicorn; dropped after.
+
+    Named shop_he_two_<random> on the server the test run uses.
+    """
+    with new_postgres_database("shop_he_two") as url:
+        prepare_process_database(url)
+        # Through the ORM, so that every field gets its model's default.
+        run_manage(
+            "shell",
+            "-c",
+            "from storefront.models import Product\n"
+            "for n in range(1, 10):\n"
+            "    Product.objects.create(\n"
+            "        name=f'Accessory {n}', price_cents=500 + 111 * n\n"
+            "    )",
+            environment={"DATABASE_URL": url},
+        )
+        yield url
+
+
+@pytest.fixture(scope="module")
+def shop_database(tmp_path_factory) -> Iterator[str]:
+    """A fresh database for gunicorn, of the kind this test run uses.
+
+    A SQLite file on a SQLite run, a new PostgreSQL database on a PostgreSQL
+    run: the same tests prove the same things on both.
+    """
+    if running_on_postgres():
+        with new_postgres_database("shop_processes") as url:
+            prepare_process_database(url)
+            yield url
+    else:
+        url = f"sqlite:///{tmp_path_factory.mktemp('shop') / 'shop.sqlite3'}"
+        prepare_process_database(url)
+        yield url
+
+
+def count_rows(database_url: str, query: str) -> int:
+    """Run a COUNT query against a process's database, SQLite or PostgreSQL."""
+    if database_url.startswith("sqlite:"):
+        with closing(sqlite3.connect(database_url.removeprefix("sqlite:///"))) as db:
+            return db.execute(query).fetchone()[0]
+    with psycopg.connect(database_url) as database:
+        return database.execute(query).fetchone()[0]
 
 
 @pytest.fixture(scope="session")

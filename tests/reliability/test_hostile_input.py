@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urljoin, urlsplit
 import hypothesis
 import pytest
 from django.conf import settings
+from django.http import QueryDict
 from django.test import Client
 from django.urls import reverse
 from hypothesis import HealthCheck, given
@@ -200,6 +201,20 @@ def send(client: Client, request: dict):
     )
 
 
+def holds_nul(request: dict) -> bool:
+    """Whether a drawn request's form, as Django reads it, has a NUL character."""
+    if request["encoding"] == "json":
+        return False
+    if request["encoding"] == "raw":
+        fields = QueryDict(request["raw"]).lists()
+    else:
+        fields = request["fields"].items()
+    return any(
+        "\x00" in name or any("\x00" in value for value in values)
+        for name, values in fields
+    )
+
+
 def carts(active_ids: list[int]) -> st.SearchStrategy[dict[int, int] | None]:
     """No session at all, or a valid cart from empty to the 50-line limit."""
     lines = st.one_of(st.integers(0, 4), st.sampled_from([49, 50]))
@@ -320,7 +335,8 @@ def assert_charged_database_prices(
         assert price_data["currency"] == settings.SHOP_CURRENCY
     assert params["success_url"].startswith("http://testserver/checkout/success/")
     session = stripe_double.sessions[order.checkout_session_id]
-    assert session["amount_total"] == order.total_cents
+    # Shipping, chosen on the hosted page, comes on top once paid.
+    assert session["amount_subtotal"] == order.subtotal_cents == order.total_cents
 
 
 @HOSTILE
@@ -343,9 +359,15 @@ def test_checkout_charges_database_prices_whatever_the_form_says(
 
     response = send(client, checkout)
 
+    [*new_orders] = Order.objects.exclude(pk__in=orders_before)
+    if holds_nul(checkout):
+        # storefront.middleware.unreadable_input_middleware refuses it first.
+        hypothesis.event("form with a NUL character refused")
+        assert response.status_code == 400, response.content[:500]
+        assert new_orders == []
+        return
     assert response.status_code == 303, response.content[:500]
     hypothesis.event("checkout of an empty cart" if not cart else "order created")
-    [*new_orders] = Order.objects.exclude(pk__in=orders_before)
     if not cart:
         assert new_orders == []
         assert response["Location"] == reverse("storefront:cart")
@@ -442,7 +464,13 @@ def test_over_long_bodies_are_refused_with_400_and_keep_the_session(
         **(HTMX if htmx else {}),
     )
 
-    assert response.status_code == 400
+    if htmx:
+        assert response.status_code == 400
+    else:
+        # A body Django refuses unread is a 400; one the view refuses goes back
+        # to the page (303) with a short address: no megabyte in a Location.
+        assert response.status_code in {303, 400}
+        assert len(response.get("Location", "")) < 200
     assert stored_session(hostile_client) == before
 
 

@@ -10,11 +10,9 @@ from __future__ import annotations
 import pytest
 from django.test import Client, RequestFactory
 from django.urls import reverse
-from storefront.throttle import client_ip
 
 from payments.models import Order
-from payments.views import TOO_MANY_CHECKOUTS
-from storefront.views import TOO_MANY
+from storefront.rate_limits import TOO_MANY_CHANGES, TOO_MANY_CHECKOUTS, client_ip
 
 from .conftest import stored_session
 
@@ -54,7 +52,7 @@ def test_plain_cart_change_over_the_limit_gets_a_429_page_and_changes_nothing(
     for response in responses:
         assert response.status_code == 429
         html = response.content.decode()
-        assert "<html" in html and TOO_MANY in html
+        assert "<html" in html and TOO_MANY_CHANGES in html
         assert "Laptop" in html  # the cart, as it still is
     assert stored_session(client) == before
     assert before["cart"] == {str(laptop.pk): 3}
@@ -71,7 +69,7 @@ def test_htmx_cart_change_over_the_limit_gets_a_429_fragment_and_changes_nothing
     assert response.status_code == 429
     html = response.content.decode()
     assert "<html" not in html
-    assert TOO_MANY in html
+    assert TOO_MANY_CHANGES in html
     assert 'id="cart-count"' in html and 'hx-swap-oob="true"' in html
     assert stored_session(client) == before
 

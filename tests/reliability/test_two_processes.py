@@ -2,9 +2,9 @@
 
 Each run starts two gunicorn instances as the Procfile does (DEBUG off,
 WEB_CONCURRENCY=1) on a fresh database, the Stripe double as its own process
-delivering webhooks to the second instance, and runs twice: sessions and rate
-limits in the database and local memory only, and with Redis (cached_db
-sessions, shared rate-limit counters) when Redis answers on 127.0.0.1:6379.
+delivering webhooks to the second instance, and runs twice: rate limits in
+local memory only, and with Redis (shared rate-limit counters) when Redis
+answers on 127.0.0.1:6379.
 """
 
 from __future__ import annotations

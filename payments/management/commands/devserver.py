@@ -1,10 +1,14 @@
 from __future__ import annotations
 
+import atexit
 import os
+import subprocess
+import sys
 
 from django.conf import settings
 from django.core.management.base import CommandParser
 from django.core.management.commands.runserver import Command as RunserverCommand
+from django.utils.autoreload import DJANGO_AUTORELOAD_ENV
 
 from payments.stripe_double import (
     DEFAULT_API_KEY,
@@ -15,8 +19,9 @@ from payments.stripe_double import (
 
 class Command(RunserverCommand):
     help = (
-        "Run the development server. Without STRIPE_SECRET_KEY it also starts the "
-        "local Stripe double and points the shop at it, so checkout works offline."
+        "Run the development server and a task worker (emails). Without "
+        "STRIPE_SECRET_KEY it also starts the local Stripe double and points the "
+        "shop at it, so checkout works offline."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -27,13 +32,43 @@ class Command(RunserverCommand):
             default=12111,
             help="Port of the local Stripe double (default 12111).",
         )
+        parser.add_argument(
+            "--no-worker",
+            action="store_false",
+            dest="worker",
+            help="Do not start the task worker (manage.py db_worker).",
+        )
 
     def handle(self, *args: object, **options: object) -> None:
         # The autoreloader runs this again in a child process that inherits the
         # environment set here, so the double starts once, in the parent.
         if not settings.STRIPE_SECRET_KEY:
             self.start_stripe_double(options)
+        if options["worker"] and os.environ.get(DJANGO_AUTORELOAD_ENV) != "true":
+            self.start_worker()
         super().handle(*args, **options)
+
+    def start_worker(self) -> None:
+        """Start `manage.py db_worker` beside the server; stop it when the server stops.
+
+        In DEBUG it reloads itself on code changes, as the server does.
+        """
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "db_worker", "--interval", "1"],
+            cwd=settings.BASE_DIR,
+        )
+
+        def stop() -> None:
+            worker.terminate()
+            try:
+                worker.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+
+        atexit.register(stop)
+        self.stdout.write(
+            f"Task worker started (pid {worker.pid}): emails are sent from there."
+        )
 
     def start_stripe_double(self, options: dict) -> None:
         addrport = str(options.get("addrport") or "127.0.0.1:8000")

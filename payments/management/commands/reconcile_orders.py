@@ -30,6 +30,12 @@ class Command(BaseCommand):
             if result.error:
                 errors += 1
                 self.stderr.write(str(result))
+                if result.unreachable:
+                    self.stderr.write(
+                        "Stripe could not be reached; stopped. The remaining "
+                        "pending orders are checked on the next run."
+                    )
+                    break
             elif result.changed:
                 changed += 1
                 self.stdout.write(str(result))

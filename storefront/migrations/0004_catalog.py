@@ -52,7 +52,7 @@ def search_index_drop(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('storefront', '0001_initial'),
+        ('storefront', '0003_stock'),
     ]
 
     operations = [
