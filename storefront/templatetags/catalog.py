@@ -60,7 +60,9 @@ def product_meta(
             "url": url,
             "price": price,
             "priceCurrency": currency,
-            "availability": "https://schema.org/InStock",
+            "availability": "https://schema.org/OutOfStock"
+            if product.stock == 0
+            else "https://schema.org/InStock",
         },
     }
     return {

@@ -108,6 +108,43 @@ def test_product_page_describes_the_product_for_search_engines(
     assert "unsafe-inline" not in policy
 
 
+@pytest.mark.parametrize(
+    ("stock", "said", "maximum"),
+    [(None, "In stock", "99"), (40, "In stock", "40"), (3, "Only 3 left", "3")],
+)
+def test_product_page_says_the_stock_and_caps_the_quantity(
+    client, laptop, stock, said, maximum
+):
+    Product.objects.filter(pk=laptop.pk).update(stock=stock)
+
+    html = client.get(laptop.get_absolute_url()).content.decode()
+
+    assert f'<p class="product__stock" id="stock-{laptop.pk}">{said}</p>' in html
+    assert f'min="1" max="{maximum}" value="1" required>' in html
+    assert json_ld(html)["offers"]["availability"] == "https://schema.org/InStock"
+
+
+def test_product_page_of_a_sold_out_product_cannot_add_it(client, laptop):
+    Product.objects.filter(pk=laptop.pk).update(stock=0)
+
+    html = client.get(laptop.get_absolute_url()).content.decode()
+
+    assert f'<p class="product__stock" id="stock-{laptop.pk}">Sold out</p>' in html
+    assert f'disabled aria-describedby="stock-{laptop.pk}">Add' in html
+    assert json_ld(html)["offers"]["availability"] == "https://schema.org/OutOfStock"
+
+
+def test_product_page_has_the_one_status_region_and_a_private_cart(client, laptop):
+    client.post("/cart/add/", {"product": laptop.pk, "quantity": 1})
+
+    response = client.get(laptop.get_absolute_url())
+
+    html = response.content.decode()
+    assert html.count('role="status"') == 1 and "aria-live" not in html
+    assert html.index('id="status"') < html.index('id="cart"')
+    assert "private" in response["Cache-Control"] and "Cookie" in response["Vary"]
+
+
 def test_catalog_names_link_to_product_pages(client, laptop, mouse):
     html = client.get("/").content.decode()
 
