@@ -38,3 +38,21 @@
     }
   });
 })();
+
+/* Keep the search box true to the address when Back or Forward restores a page.
+ *
+ * htmx keeps each address's page as HTML, and a typed word is not in the
+ * HTML: without this, a restored search shows its results under an empty box.
+ * The saved copy gets the words of the address it is saved for.
+ */
+(function () {
+  "use strict";
+
+  document.addEventListener("htmx:beforeHistorySave", function (event) {
+    var params = new URL(event.detail.path, window.location.href).searchParams;
+    var boxes = document.querySelectorAll("form[role=search] input[type=search]");
+    Array.prototype.forEach.call(boxes, function (box) {
+      box.setAttribute("value", params.get(box.name) || "");
+    });
+  });
+})();

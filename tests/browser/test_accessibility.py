@@ -1,5 +1,7 @@
 """axe-core and pa11y (HTML_CodeSniffer) on the pages that show a cart or an order.
 
+They include search results in a category and a product page with its pictures.
+
 pa11y comes from npm (package.json; ``PUPPETEER_SKIP_DOWNLOAD=1 npm ci``);
 pa11y_page.js runs it in Debian's Chromium, as Playwright does, with the tab's
 cookies. The pages are checked in the
@@ -84,9 +86,10 @@ def check(page: Page, folder: Path, state: str) -> list[str]:
     return found
 
 
-def test_cart_and_success_pages_have_no_axe_violations_and_no_pa11y_errors(
-    page, shop_url, stripe_double, pa11y_folder
+def test_cart_search_product_and_success_pages_have_no_axe_or_pa11y_errors(
+    page, shop_url, stripe_double, pa11y_folder, settings
 ):
+    settings.SERVE_MEDIA = True  # the product pictures, as in development
     page.goto(f"{shop_url}/")
     add_to_cart(page, "Laptop")
     add_to_cart(page, "Mouse", quantity=3)
@@ -94,6 +97,12 @@ def test_cart_and_success_pages_have_no_axe_violations_and_no_pa11y_errors(
     found = check(page, pa11y_folder, "home-with-cart")
     page.goto(f"{shop_url}/cart/")
     found += check(page, pa11y_folder, "cart")
+    page.goto(f"{shop_url}/?q=o&category=accessories")
+    expect(page.locator(".product__name")).to_have_text(["Keyboard", "Mouse"])
+    found += check(page, pa11y_folder, "search-results")
+    page.goto(f"{shop_url}/products/laptop/")
+    expect(page.get_by_role("img", name="Drawing of the laptop")).to_be_visible()
+    found += check(page, pa11y_folder, "product")
 
     pay_on_hosted_page(page, stripe_double, "Pay by bank debit (settles later)")
     heading = page.get_by_role("heading", level=1)
