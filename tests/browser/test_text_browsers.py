@@ -217,3 +217,47 @@ def test_lynx_refused_quantity_comes_back_with_the_message_and_what_was_typed(
     cart = lynx.dump(f"{shop}/cart/")
     assert re.search(r"Quantity of Mouse \[\d+\]2_", cart)
     assert "Cart items: 3" in cart
+
+
+def after_getting(screen: str, url: str) -> str:
+    """Return what lynx drew once it went to ``url`` (it redraws only changes)."""
+    marker = f"Getting {url}"
+    assert marker in screen, f"lynx never went to {url}:\n{screen}"
+    return screen.split(marker, 1)[1]
+
+
+def test_lynx_searches_opens_a_product_and_adds_it(lynx, shop):
+    screen = lynx.submit(f"{shop}/", "Search", text="wireless")
+
+    results_url = f"{shop}/?q=wireless"
+    after_getting(screen, results_url)
+    results = lynx.dump(results_url)
+    assert "1 product found for “wireless”" in results
+    assert "Add Mouse to cart" in results
+    assert "Add Keyboard to cart" not in results and "Add Laptop" not in results
+    # Follow the product's name, as a shopper would, to its page.
+    number = field_number(results, r"\[(\d+)\]Mouse\b")
+    screen = lynx.use(results_url, [*down(number - 1), "^J"])
+    product_page = after_getting(screen, f"{shop}/products/mouse/")
+    assert "In stock" in product_page and "Add Mouse to cart" in product_page
+
+    screen = lynx.submit(f"{shop}/products/mouse/", "Add Mouse to cart", text="2")
+
+    assert "Added 2 × Mouse to your cart." in screen
+    assert "Cart items: 2" in lynx.dump(f"{shop}/cart/")
+
+
+def test_lynx_browses_a_category_and_searches_within_it(lynx, shop):
+    home = lynx.dump(f"{shop}/")
+    number = field_number(home, r"\[(\d+)\]Accessories\b")
+    screen = lynx.use(f"{shop}/", [*down(number - 1), "^J"])
+    after_getting(screen, f"{shop}/?category=accessories")
+    category = lynx.dump(f"{shop}/?category=accessories")
+    assert "2 products found" in category and "Add Laptop to cart" not in category
+
+    screen = lynx.submit(f"{shop}/?category=accessories", "Search", text="quiet")
+
+    after_getting(screen, f"{shop}/?q=quiet&category=accessories")
+    results = lynx.dump(f"{shop}/?q=quiet&category=accessories")
+    assert "1 product found for “quiet”" in results
+    assert "Add Mouse to cart" in results and "Add Keyboard to cart" not in results
