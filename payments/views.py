@@ -14,7 +14,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -124,8 +123,12 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
             checkout_session_id=session_id, shopper_key=shopper
         ).first()
     if order is None:
-        # Someone else's session, or none at all: show nothing about it.
-        return render(request, "payments/order_not_found.html", status=404)
+        # Someone else's session, or none at all: show nothing about it. A
+        # poll whose session ended swaps in the message, not a whole page.
+        template = "payments/order_not_found.html"
+        if request.htmx:
+            template += "#not_found"
+        return render(request, template, status=404)
 
     order = order_check_with_stripe(order=order, by="success-page")
 
@@ -137,17 +140,12 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         # A whole page reloaded (no JavaScript) restarts a screen reader.
         "reload_seconds": max(poll_seconds, MIN_RELOAD_SECONDS),
     }
-    if not request.htmx:
-        return render(request, "payments/checkout_success.html", context)
-    html = render_to_string(
-        "payments/checkout_success.html#order_status", context, request
-    )
-    html += render_to_string(
-        "base.html#cart_count",
-        {"cart_count": Cart(request.session).count, "oob": True},
-        request,
-    )
-    return HttpResponse(html)
+    template = "payments/checkout_success.html"
+    if request.htmx:
+        # The order's status, and the cart's count out of band: a paid order
+        # has emptied the cart.
+        template += "#status_swap"
+    return render(request, template, context)
 
 
 def poll_interval(order: Order) -> int:
