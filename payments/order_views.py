@@ -19,6 +19,8 @@ STATUS_WORDS = {
     Order.Status.PAID: "Paid. We are preparing your order.",
     Order.Status.FAILED: "The payment did not go through. Nothing was charged.",
     Order.Status.EXPIRED: "The checkout expired before payment. Nothing was charged.",
+    Order.Status.PARTIALLY_REFUNDED: "Paid; part of it has been refunded.",
+    Order.Status.REFUNDED: "Refunded.",
 }
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from django import template
 
 from payments.checkout import SHOPPER_SESSION_KEY
-from payments.models import Order
+from payments.models import PAID_STATUSES, Order
 
 register = template.Library()
 
@@ -24,7 +24,7 @@ def your_orders(context: template.Context) -> dict:
     orders: list[Order] = []
     if shopper:
         orders = list(
-            Order.objects.filter(shopper_key=shopper, status=Order.Status.PAID)
+            Order.objects.filter(shopper_key=shopper, status__in=PAID_STATUSES)
             .order_by("-paid_at")
             .prefetch_related("items")[:RECENT_ORDERS]
         )
