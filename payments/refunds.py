@@ -139,22 +139,31 @@ def order_refund(
     return refund_submit(refund=refund)
 
 
-def refund_submit(*, refund: Refund) -> Refund:
-    """Ask Stripe for a reserved refund, outside any transaction; save its answer."""
-    order = refund.order
+def refund_params(refund: Refund) -> dict[str, Any]:
+    """Return what Stripe is asked for a refund: the row names itself in it."""
     params: dict[str, Any] = {
-        "payment_intent": order.payment_intent_id,
+        "payment_intent": refund.order.payment_intent_id,
         "amount": refund.amount_cents,
         "metadata": {
             METADATA_KEY: str(refund.public_id),
-            "order_id": str(order.public_id),
+            "order_id": str(refund.order.public_id),
         },
     }
     if refund.reason:
         params["reason"] = refund.reason
+    return params
+
+
+def refund_idempotency_key(refund: Refund) -> str:
+    return f"refund-{refund.public_id}"
+
+
+def refund_submit(*, refund: Refund) -> Refund:
+    """Ask Stripe for a reserved refund, outside any transaction; save its answer."""
+    order = refund.order
     try:
         stripe_refund = stripe_api.refund_create(
-            params=params, idempotency_key=f"refund-{refund.public_id}"
+            params=refund_params(refund), idempotency_key=refund_idempotency_key(refund)
         )
     except (stripe_api.StripeRequestRefused, stripe_api.StripeObjectMissing) as error:
         # Stripe refused the request itself: nothing was refunded.
