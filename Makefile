@@ -21,8 +21,15 @@ run: $(VENV)/.runtime
 	$(PY) manage.py seed_products
 	$(PY) manage.py devserver 127.0.0.1:8000
 
+# pa11y for the accessibility tests, with Debian's Chromium: no browser download.
+# Without npm those tests skip.
+node_modules/.installed: package.json package-lock.json
+	if command -v npm >/dev/null 2>&1; then \
+	  PUPPETEER_SKIP_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "npm not found: the pa11y checks will skip"; fi
+
 ## Set up and run the linters and the whole test suite.
-test: $(VENV)/.dev
+test: $(VENV)/.dev node_modules/.installed
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m pytest $(PYTEST_ARGS)
@@ -35,4 +42,4 @@ bench: $(VENV)/.dev
 	$(PY) -m bench
 
 clean:
-	rm -rf $(VENV) staticfiles .pytest_cache .ruff_cache
+	rm -rf $(VENV) node_modules staticfiles .pytest_cache .ruff_cache

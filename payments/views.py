@@ -20,6 +20,7 @@ from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from payments import stripe_api
 from payments.checkout import (
@@ -35,6 +36,7 @@ from payments.models import Order
 from payments.reconcile import order_check_with_stripe
 from payments.webhooks import EventMalformed, stripe_event_receive
 from shop.http import HtmxHttpRequest, here
+from shop.pages import session_page
 from storefront.cart import Cart
 from storefront.rate_limits import TOO_MANY_CHECKOUTS, checkout_over_limit
 from storefront.session_lock import session_lock
@@ -42,6 +44,8 @@ from storefront.session_lock import session_lock
 logger = logging.getLogger(__name__)
 
 SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
+# How often, at most, a processing order's page reloads itself without JavaScript.
+MIN_RELOAD_SECONDS = 15
 # Checkout Session events are a few kilobytes; refuse anything far larger unread.
 WEBHOOK_MAX_BYTES = 256 * 1024
 
@@ -109,6 +113,8 @@ def checkout_continue(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRes
 
 
 @require_GET
+@session_page
+@vary_on_headers("HX-Request")
 def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
     session_id = request.GET.get("session_id", "")
     shopper = request.session.get(SHOPPER_SESSION_KEY)
@@ -123,10 +129,13 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
 
     order = order_check_with_stripe(order=order, by="success-page")
 
+    poll_seconds = poll_interval(order)
     context = {
         "order": order,
         "items": order.items.all(),
-        "poll_seconds": poll_interval(order),
+        "poll_seconds": poll_seconds,
+        # A whole page reloaded (no JavaScript) restarts a screen reader.
+        "reload_seconds": max(poll_seconds, MIN_RELOAD_SECONDS),
     }
     if not request.htmx:
         return render(request, "payments/checkout_success.html", context)

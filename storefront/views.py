@@ -1,14 +1,17 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib import messages
-from django.http import HttpResponse, HttpResponseRedirect
+from django.http import HttpResponse, HttpResponseRedirect, QueryDict
 from django.middleware.csrf import get_token
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.vary import vary_on_headers
 
 from shop.http import HtmxHttpRequest, here, redirect_target
+from shop.pages import session_page
 from storefront.cart import Cart, CartContents, CartError
 from storefront.catalog import catalog_page, product_cards
 from storefront.forms import CartAddForm, CartRemoveForm, CartUpdateForm, first_error
@@ -28,13 +31,53 @@ def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartCon
     return contents
 
 
+# What the shopper typed in a refused plain cart change, kept in the URL of the
+# page the change sends them back to. Longer input is cut to this length.
+REFUSED_INPUT_LENGTH = 20
+
+
+def refused_input(query: QueryDict) -> dict[str, int | str] | None:
+    """Return the product and quantity of a refused change, from the page's URL."""
+    product = query.get("product", "")
+    if not (product.isascii() and product.isdigit() and len(product) < 19):
+        return None
+    return {
+        "product": int(product),
+        "quantity": query.get("quantity", "")[:REFUSED_INPUT_LENGTH],
+    }
+
+
+def cart_return_url(request: HtmxHttpRequest, *, refused: bool, line: bool) -> str:
+    """Return the page a plain cart change goes back to.
+
+    A refused change goes to the status, which says why, and a cart line's form
+    shows what was typed. The product cards are the same for every shopper
+    (storefront/catalog.py), so they show no one's input.
+    """
+    parts = urlsplit(redirect_target(request))
+    query = QueryDict(parts.query, mutable=True)
+    for name in ("product", "quantity"):
+        query.pop(name, None)
+    fragment = parts.fragment
+    if refused:
+        fragment = "status"
+        product = request.POST.get("product", "")
+        valid_id = product.isascii() and product.isdigit() and len(product) < 19
+        if line and valid_id and "quantity" in request.POST:
+            query["product"] = product
+            query["quantity"] = request.POST["quantity"][:REFUSED_INPUT_LENGTH]
+    return urlunsplit(parts._replace(query=query.urlencode(), fragment=fragment))
+
+
 @require_GET
+@session_page
 def index(request: HtmxHttpRequest) -> HttpResponse:
     page = catalog_page(request.GET.get("page"))
     # One token for the whole page: each get_token() call masks it anew.
     csrf_token = get_token(request)
     page_here = here(request)
-    cart = cart_contents(request)
+    shopping_cart = Cart(request.session)
+    cart = cart_contents(request, shopping_cart)
     context = {
         "page": page,
         "product_cards": product_cards(
@@ -43,15 +86,27 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         "csrf_token": csrf_token,
         "cart": cart,
         "cart_count": cart.count,
+        # The checkouts not yet over: payments shows one that is processing.
+        "checkouts": shopping_cart.checkouts,
         "here": page_here,
+        "refused": refused_input(request.GET),
     }
     return render(request, "storefront/index.html", context)
 
 
 @require_GET
+@session_page
+@vary_on_headers("HX-Request")
 def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
-    cart = cart_contents(request)
-    context = {"cart": cart, "cart_count": cart.count, "here": here(request)}
+    shopping_cart = Cart(request.session)
+    cart = cart_contents(request, shopping_cart)
+    context = {
+        "cart": cart,
+        "cart_count": cart.count,
+        "checkouts": shopping_cart.checkouts,
+        "here": here(request),
+        "refused": refused_input(request.GET),
+    }
     if request.htmx:
         return render(request, "storefront/index.html#cart", context)
     return render(request, "storefront/cart.html", context)
@@ -76,23 +131,27 @@ def cart_update(request: HtmxHttpRequest) -> HttpResponse:
         notice = cart.set_quantity(product=data["product"], quantity=data["quantity"])
         return notice or f"{data['product'].name}: quantity set to {data['quantity']}."
 
-    return cart_change(request, CartUpdateForm, update)
+    return cart_change(request, CartUpdateForm, update, line=True)
 
 
 @require_POST
 @serialize_session
 def cart_remove(request: HtmxHttpRequest) -> HttpResponse:
     def remove(cart: Cart, data: dict) -> str:
+        product = cart.product_on_sale(data["product"])
         cart.remove(product_id=data["product"])
-        return "Removed the item from your cart."
+        name = product.name if product else "the item"
+        return f"Removed {name} from your cart."
 
-    return cart_change(request, CartRemoveForm, remove)
+    return cart_change(request, CartRemoveForm, remove, line=True)
 
 
 def cart_change(
     request: HtmxHttpRequest,
     form_class: type[CartAddForm | CartRemoveForm],
     change: Callable[[Cart, dict], str],
+    *,
+    line: bool = False,
 ) -> HttpResponse:
     """Validate a cart form, apply the change, and answer htmx or plain requests.
 
@@ -115,13 +174,22 @@ def cart_change(
             messages.error(request, error.message)
             status = 422
 
-    if status == 200 and not request.htmx:
-        return HttpResponseRedirect(redirect_target(request), status=303)
+    if not request.htmx and status != 429:
+        # Post/redirect/get, refused or not: the page is safe to reload, and a
+        # refused change comes back with the message and what was typed.
+        target = cart_return_url(request, refused=status != 200, line=line)
+        return HttpResponseRedirect(target, status=303)
     contents = cart_contents(request, cart)
-    context = {"cart": contents, "cart_count": contents.count, "here": here(request)}
+    context = {
+        "cart": contents,
+        "cart_count": contents.count,
+        "checkouts": cart.checkouts,
+        "here": here(request),
+    }
     if request.htmx:
-        # The cart, and out of band the header's count.
+        # The cart, and out of band the status and the header's count.
         return render(
             request, "storefront/index.html#cart_swap", context, status=status
         )
+    # Too many changes: a client that retries must see the 429 itself.
     return render(request, "storefront/cart.html", context, status=status)

@@ -12,6 +12,7 @@ from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
 
+from payments.checkout import SHOPPER_SESSION_KEY
 from payments.models import Order, OrderItem
 from payments.tests.conftest import post_event
 
@@ -85,7 +86,8 @@ def test_success_page_for_a_delayed_payment_says_processing_and_polls(
     assert PROCESSING in html
     assert f'hx-get="{own_url}"' in html
     assert 'hx-trigger="every 2s"' in html
-    assert f'<a href="{own_url}">Refresh to check again</a>' in html
+    assert f'<a href="{own_url}">Check again now</a>' in html
+    assert '<noscript><meta http-equiv="refresh" content="15"></noscript>' in html
     order.refresh_from_db()
     assert order.status == Order.Status.PENDING
     assert cart_lines(cart_with_items)  # not paid yet: the cart stays
@@ -284,7 +286,11 @@ def make_paid_order(shopper_key: str, *, minutes_ago: int, products) -> Order:
 
 
 def order_headings(html: str) -> list[str]:
-    return re.findall(r'<h3 class="order__title">Order (\w{8}) ', html)
+    """Return the orders' short references (lower case), in the page's order."""
+    headings = re.findall(
+        r'<h3 class="order__title"[^>]*>(?:<a [^>]*>)?Order (\w{8})', html
+    )
+    return [reference.lower() for reference in headings]
 
 
 def test_home_page_lists_own_paid_orders_newest_first_with_items_and_total(
@@ -338,8 +344,97 @@ def test_home_page_query_count_is_flat_in_the_number_of_paid_orders(
             mine, minutes_ago=minutes_ago, products=[laptop, mouse, keyboard]
         )
 
-    with django_assert_max_num_queries(7):
+    # One more than before when the cart has a checkout outstanding: is its
+    # payment processing?
+    with django_assert_max_num_queries(8):
         response = cart_with_items.get("/")
 
     assert response.status_code == 200
     assert len(order_headings(response.content.decode())) == min(paid_orders, 10)
+
+
+def short(order: Order) -> str:
+    return str(order.public_id)[:8].upper()
+
+
+def test_a_processing_payment_shows_in_the_cart_and_in_your_orders(
+    cart_with_items, checkout_order, stripe_double
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    assert PROCESSING in success_page(cart_with_items, order).content.decode()
+
+    cart = cart_with_items.get(CART_URL).content.decode()
+    home = cart_with_items.get("/").content.decode()
+
+    assert f"Your payment for order {short(order)} is processing." in cart
+    assert f'<a href="{order.get_absolute_url()}">See order {short(order)}</a>' in cart
+    assert ">Checkout</button>" not in cart
+    assert re.search(rf"Order {short(order)}</a> <span[^>]*>.*?Processing</span>", home)
+
+
+def test_a_failed_order_shows_in_your_orders_with_its_status(
+    cart_with_items, checkout_order
+):
+    order = checkout_order(cart_with_items)
+    Order.objects.filter(pk=order.pk).update(status=Order.Status.FAILED)
+
+    home = cart_with_items.get("/").content.decode()
+
+    assert re.search(rf"Order {short(order)}</a> <span[^>]*>.*?Failed</span>", home)
+    assert ">Checkout</button>" in home  # the cart can try again
+
+
+def test_a_poll_that_finds_the_order_paid_says_so_once_in_the_status(
+    cart_with_items, checkout_order, stripe_double, htmx_headers
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+
+    pending = success_page(cart_with_items, order, **htmx_headers).content.decode()
+    stripe_double.settle(order.checkout_session_id)
+    paid = success_page(cart_with_items, order, **htmx_headers).content.decode()
+    page = success_page(cart_with_items, order).content.decode()
+
+    assert 'id="status"' not in pending
+    assert re.search(
+        rf'<div id="status" hx-swap-oob="innerHTML">.*order {short(order)} is paid\.',
+        paid,
+    )
+    assert page.count('role="status"') == 1 and "hx-swap-oob" not in page
+
+
+def test_the_order_page_shows_the_short_reference_and_the_full_id(
+    cart_with_items, checkout_order, stripe_double
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id)
+
+    response = success_page(cart_with_items, order)
+
+    html = response.content.decode()
+    assert f"<h2>Order {short(order)}</h2>" in html
+    assert f'Full reference: <span class="reference">{order.public_id}</span>' in html
+    assert f"<title>Order {short(order)} paid · Shop</title>" in html
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-cache"} <= cache_control
+    assert {"Cookie", "HX-Request"} <= {
+        part.strip() for part in response["Vary"].split(",")
+    }
+
+
+def test_the_page_that_waits_for_checkout_is_private_titled_and_reloads(client, db):
+    session = client.session
+    session[SHOPPER_SESSION_KEY] = "shopper-1"
+    session.save()
+    order = baker.make(Order, shopper_key="shopper-1", total_cents=100, currency="usd")
+
+    response = client.get(reverse("payments:checkout-continue", args=[order.public_id]))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "<title>Taking you to payment · Shop</title>" in html
+    assert '<meta name="description" content="' in html
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-cache"} <= cache_control
+    assert "Cookie" in response["Vary"]

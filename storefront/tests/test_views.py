@@ -192,19 +192,117 @@ def test_bad_add_over_htmx_answers_4xx_in_fragment_and_keeps_session(
 
 
 @pytest.mark.parametrize(("data", "status", "message"), BAD_ADDS)
-def test_bad_add_plain_answers_4xx_on_page_and_keeps_session(
+def test_bad_add_plain_answers_303_to_a_page_with_the_message_and_keeps_session(
     client, laptop, inactive_product, data, status, message
 ):
     client.post(ADD, {"product": laptop.pk, "quantity": 2})
+    client.get("/")  # consume the "added" message
     before = client.session.get("cart")
 
-    response = client.post(ADD, fill(data, laptop, inactive_product))
+    response = client.post(
+        ADD, {**fill(data, laptop, inactive_product), "next": "/?page=1"}
+    )
 
-    assert response.status_code == status
-    html = response.content.decode()
-    assert message in html
-    assert "<html" in html
+    assert response.status_code == 303
+    assert response["Location"] == "/?page=1#status"
+    html = client.get(response["Location"]).content.decode()
+    assert message in html and "message--error" in html
     assert client.session.get("cart") == before
+    # Reloading the page it answered with changes nothing and repeats nothing.
+    again = client.get(response["Location"]).content.decode()
+    assert message not in again
+    assert client.session.get("cart") == before
+
+
+def test_refused_plain_update_comes_back_with_the_typed_quantity(client, laptop):
+    client.post(ADD, {"product": laptop.pk, "quantity": 2})
+
+    response = client.post(
+        UPDATE, {"product": laptop.pk, "quantity": "1000", "next": "/cart/"}
+    )
+
+    assert response.status_code == 303
+    assert response["Location"] == f"/cart/?product={laptop.pk}&quantity=1000#status"
+    html = client.get(response["Location"]).content.decode()
+    assert "Choose a quantity from 1 to 99." in html
+    assert re.search(
+        rf'id="cart-quantity-{laptop.pk}"[^>]* value="1000"[^>]* aria-invalid="true"',
+        html,
+    )
+    assert session_cart(client) == {str(laptop.pk): 2}
+
+
+def test_a_change_after_a_refused_one_forgets_the_typed_quantity(client, laptop):
+    client.post(ADD, {"product": laptop.pk, "quantity": 2})
+    refused = client.post(UPDATE, {"product": laptop.pk, "quantity": "x"})
+    next_page = refused["Location"].split("#")[0]
+
+    response = client.post(
+        UPDATE, {"product": laptop.pk, "quantity": 3, "next": next_page}
+    )
+
+    assert response["Location"] == "/"
+    html = client.get("/").content.decode()
+    assert f'id="cart-quantity-{laptop.pk}"' in html and 'value="3"' in html
+    assert "aria-invalid" not in html
+
+
+def test_refused_plain_remove_answers_303_with_the_message(client, laptop):
+    response = client.post(REMOVE, {"product": laptop.pk, "next": "/cart/"})
+
+    assert response.status_code == 303
+    assert response["Location"] == "/cart/#status"
+    assert "That item is not in your cart." in client.get("/cart/").content.decode()
+
+
+@pytest.mark.parametrize("url", ["/", "/cart/"])
+def test_pages_with_the_cart_are_private_and_vary_on_the_cookie(client, laptop, url):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    response = client.get(url)
+
+    cache_control = {part.strip() for part in response["Cache-Control"].split(",")}
+    assert {"private", "no-cache"} <= cache_control
+    assert "Cookie" in response["Vary"]
+
+
+def test_one_polite_status_region_outside_the_cart(client, laptop, htmx_headers):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    for html in (
+        client.get("/").content.decode(),
+        client.get("/cart/").content.decode(),
+    ):
+        assert html.count('role="status"') == 1
+        assert "aria-live" not in html
+        status = html.index('id="status"')
+        assert status < html.index('id="cart"')
+        assert "Added 1 × Laptop to your cart." not in html[html.index('id="cart"') :]
+
+    fragment = client.post(
+        UPDATE, {"product": laptop.pk, "quantity": 2}, **htmx_headers
+    ).content.decode()
+    assert re.search(
+        r'id="status"[^>]*hx-swap-oob="innerHTML".*Laptop: quantity set to 2\.',
+        fragment,
+        re.DOTALL,
+    )
+
+
+def test_remove_says_which_product_left_the_cart(client, laptop, htmx_headers):
+    client.post(ADD, {"product": laptop.pk, "quantity": 1})
+
+    response = client.post(REMOVE, {"product": laptop.pk}, **htmx_headers)
+
+    assert "Removed Laptop from your cart." in response.content.decode()
+
+
+@pytest.mark.parametrize("url", ["/", "/cart/"])
+def test_every_page_has_a_title_and_a_description(client, laptop, url):
+    html = client.get(url).content.decode()
+
+    assert re.search(r"<title>[^<]*\S[^<]*· Shop|<title>Shop: ", html)
+    assert re.search(r'<meta name="description" content="[^"]{20,}">', html)
 
 
 @pytest.mark.parametrize(
@@ -238,8 +336,8 @@ def test_update_of_product_not_in_cart_answers_422(client, laptop, htmx_headers)
     assert session_cart(client) == {}
 
 
-def test_remove_of_product_not_in_cart_answers_422(client, laptop):
-    response = client.post(REMOVE, {"product": laptop.pk})
+def test_remove_of_product_not_in_cart_answers_422(client, laptop, htmx_headers):
+    response = client.post(REMOVE, {"product": laptop.pk}, **htmx_headers)
 
     assert response.status_code == 422
     assert "That item is not in your cart." in response.content.decode()

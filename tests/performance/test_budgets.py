@@ -322,14 +322,17 @@ def test_home_page_html_css_and_javascript_weigh_under_40_kb_gzipped(full_home_p
     assert weight < PAGE_WEIGHT_LIMIT, f"{weight:,} bytes gzipped"
 
 
-def test_home_page_runs_no_javascript_but_htmx(full_home_page):
+def test_home_page_runs_no_javascript_but_htmx_and_the_shops_focus_script(
+    full_home_page,
+):
     assets = Assets()
     assets.feed(full_home_page)
 
     assert assets.inline_scripts == 0
-    assert len(assets.scripts) == 1
-    assert re.fullmatch(r"htmx(-\d+)?(\.min)?\.js", Path(assets.scripts[0]).name)
-    assert static_file(assets.scripts[0]).read_text().startswith("var htmx=")
+    [htmx, shop] = assets.scripts
+    assert re.fullmatch(r"htmx(-\d+)?(\.min)?\.js", Path(htmx).name)
+    assert static_file(htmx).read_text().startswith("var htmx=")
+    assert Path(shop).name == "shop.js"
 
 
 def test_home_page_loads_nothing_from_another_origin(full_home_page):

@@ -120,13 +120,17 @@ def process_database() -> Iterator[str]:
     """
     with new_postgres_database("shop_he_two") as url:
         prepare_process_database(url)
-        with psycopg.connect(url) as database:
-            database.execute(
-                "INSERT INTO storefront_product"
-                " (name, description, price_cents, is_active, created_at, updated_at)"
-                " SELECT 'Accessory ' || n, '', 500 + 111 * n, true, now(), now()"
-                " FROM generate_series(1, 9) AS n"
-            )
+        # Through the ORM, so that every field gets its model's default.
+        run_manage(
+            "shell",
+            "-c",
+            "from storefront.models import Product\n"
+            "for n in range(1, 10):\n"
+            "    Product.objects.create(\n"
+            "        name=f'Accessory {n}', price_cents=500 + 111 * n\n"
+            "    )",
+            environment={"DATABASE_URL": url},
+        )
         yield url
 
 

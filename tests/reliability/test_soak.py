@@ -127,8 +127,8 @@ def shop_visit(shop: Service, double: Service, traffic: Traffic, rng) -> None:
             del cart[product]
     if rng.random() < 0.1:
         traffic.send(
-            "POST /cart/add/ (refused)",
-            400,
+            "POST /cart/add/ (refused: back to the page with the message)",
+            303,
             lambda: shopper.post(base, "/cart/add/", {"quantity": "lots"}),
         )
     traffic.send("GET /cart/", 200, lambda: shopper.get(base, "/cart/"))
