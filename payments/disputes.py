@@ -1,9 +1,10 @@
 """Disputes (chargebacks): recorded, and flagged for an operator until won.
 
 ``charge.dispute.created``, ``.updated`` and ``.closed`` all go through
-``dispute_sync``. An open dispute is an unresolved OrderProblem, so the admin's
-"needs attention" filter shows the order; a won dispute resolves it; a lost one
-leaves a problem saying so, for an operator to settle.
+``dispute_sync``, in whatever order they arrive: a closed dispute stays closed.
+An open dispute is an unresolved OrderProblem, so the admin's "needs attention"
+filter shows the order; a won dispute resolves it; a lost one leaves a problem
+saying so, for an operator to settle.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ def dispute_sync(*, dispute: Mapping[str, Any], by: str) -> Dispute | None:
     details = dispute.get("evidence_details")
     due_by = details.get("due_by") if isinstance(details, Mapping) else None
     status = str(dispute.get("status") or "")[:30]
+    known = Dispute.objects.filter(stripe_dispute_id=dispute_id[:255]).first()
+    if known is not None and not known.is_open:
+        # Stripe's events come in any order: a late "created" or "updated"
+        # never reopens a dispute that was closed.
+        return known
     record, _ = Dispute.objects.update_or_create(
         stripe_dispute_id=dispute_id[:255],
         defaults={
