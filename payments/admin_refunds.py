@@ -16,7 +16,6 @@ from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils.html import format_html
 
 from payments.models import Dispute, Order, Refund
 from payments.refunds import (
@@ -134,16 +133,32 @@ class RefundAdminMixin:
         )
         return [refund, *urls]
 
+    def change_view(
+        self,
+        request: HttpRequest,
+        object_id: str,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        """Offer the Refund button to those who may refund, when there is money left."""
+        order = self.get_object(request, object_id)
+        if (
+            order is not None
+            and self.has_refund_permission(request)
+            and refundable_cents(order)
+        ):
+            extra_context = {
+                **(extra_context or {}),
+                "refund_url": reverse("admin:payments_order_refund", args=[order.pk]),
+            }
+        return super().change_view(request, object_id, form_url, extra_context)
+
     @admin.display(description="Refunds")
     def refund_panel(self, order: Order) -> str:
         left = refundable_cents(order)
         if not left:
             return "Nothing to refund" if not order.was_paid else "Fully refunded"
-        return format_html(
-            '{} left to refund. <a href="{}">Refund…</a>',
-            format_money(left, order.currency),
-            reverse("admin:payments_order_refund", args=[order.pk]),
-        )
+        return f"{format_money(left, order.currency)} left to refund."
 
     @admin.action(description="Refund the selected order…", permissions=["refund"])
     def refund(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:

@@ -427,5 +427,5 @@ def test_refunded_orders_still_show_among_the_shoppers_orders(
 
     page = shopper.get("/")
 
-    assert str(order.public_id)[:8] in page.content.decode()
+    assert str(order.public_id)[:8].upper() in page.content.decode()
     assert "Refunded" in page.content.decode()
