@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from payments.emails import order_number
-from payments.models import Order
+from payments.models import Order, Refund
 
 # secrets.token_urlsafe(32): 43 characters. Anything else is not looked up.
 ACCESS_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -37,6 +37,10 @@ def order_detail(request: HttpRequest, token: str) -> HttpResponse:
             "order": order,
             "order_number": order_number(order),
             "items": order.items.all(),
+            # Failed and canceled refunds gave nothing back: the shopper sees none.
+            "refunds": order.refunds.filter(
+                status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]
+            ).order_by("created_at", "id"),
             "status_words": STATUS_WORDS.get(order.status, order.get_status_display()),
         }
         response = render(request, "payments/order_detail.html", context)

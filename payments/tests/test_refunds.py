@@ -429,3 +429,40 @@ def test_refunded_orders_still_show_among_the_shoppers_orders(
 
     assert str(order.public_id)[:8].upper() in page.content.decode()
     assert "Refunded" in page.content.decode()
+
+
+def test_order_page_lists_the_refunds_that_give_money_back(
+    stripe_double, new_shopper, checkout_order, pay, laptop
+):
+    card = pay(checkout_order(new_shopper(laptop)))
+    bank = pay(checkout_order(new_shopper(laptop)), delayed=True)
+    refund(card, 700)
+    refund(card, 300)
+    pending = refund(bank, 500)
+    failed = refund(bank, 200)
+    seen = len(stripe_double.events)
+    stripe_double.settle_refund(failed.stripe_refund_id, succeeded=False)
+    deliver_events(*events_after(stripe_double, seen))
+
+    card_page = Client().get(card.get_absolute_url()).content.decode()
+    bank_page = Client().get(bank.get_absolute_url()).content.decode()
+
+    assert "Paid; part of it has been refunded." in card_page
+    assert "$7.00 refunded" in card_page and "$3.00 refunded" in card_page
+    assert pending.status == Refund.Status.PENDING
+    assert "$5.00 being refunded" in bank_page
+    assert "$2.00" not in bank_page
+
+
+def test_success_page_of_a_refunded_order_says_refunded_not_expired(
+    stripe_double, new_shopper, checkout_order, pay, laptop
+):
+    shopper = new_shopper(laptop)
+    order = pay(checkout_order(shopper))
+    refund(order, order.total_cents)
+
+    page = shopper.get("/checkout/success/", {"session_id": order.checkout_session_id})
+
+    text = page.content.decode()
+    assert "Your order is refunded" in text
+    assert "expired" not in text
