@@ -65,10 +65,24 @@ class RefundForm(forms.Form):
         return cents
 
 
-class RefundInline(admin.TabularInline):
-    model = Refund
+class OrderRecordInline(admin.TabularInline):
+    """A record on the order's page, seen by whoever may see the order."""
+
     extra = 0
     can_delete = False
+
+    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return request.user.has_perm("payments.view_order")
+
+    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
+        return False
+
+
+class RefundInline(OrderRecordInline):
+    model = Refund
     fields = [
         "created_at",
         "amount",
@@ -81,21 +95,13 @@ class RefundInline(admin.TabularInline):
     ]
     readonly_fields = fields
 
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
     @admin.display(description="Amount")
     def amount(self, refund: Refund) -> str:
         return format_money(refund.amount_cents, refund.order.currency)
 
 
-class DisputeInline(admin.TabularInline):
+class DisputeInline(OrderRecordInline):
     model = Dispute
-    extra = 0
-    can_delete = False
     fields = [
         "created_at",
         "stripe_dispute_id",
@@ -106,12 +112,6 @@ class DisputeInline(admin.TabularInline):
         "closed_at",
     ]
     readonly_fields = fields
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
     @admin.display(description="Amount")
     def amount(self, dispute: Dispute) -> str:

@@ -119,7 +119,14 @@ def test_staff_with_the_refund_permission_refunds(
     assert 'value="refund"' in client.get(ORDERS_URL).content.decode()
     client.post(refund_url(paid_order), {"amount": "5", "reason": "duplicate"})
 
-    assert Refund.objects.get().amount_cents == 500
+    made = Refund.objects.get()
+    assert made.amount_cents == 500
+    # The order's refunds show to whoever may see the order.
+    change_page = client.get(
+        reverse("admin:payments_order_change", args=[paid_order.pk])
+    ).content.decode()
+    assert made.stripe_refund_id in change_page
+    assert "admin:clerk" in change_page
 
 
 def test_refunded_orders_are_not_offered_for_shipping(superuser_client, paid_order):
