@@ -21,6 +21,12 @@ from payments.tests.test_concurrency import run_together
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 
+@pytest.fixture(autouse=True)
+def _patient_stripe_calls(stripe_double, settings):
+    # Eight threads on a loaded machine: a slow answer is not what is tested.
+    settings.STRIPE_TIMEOUT_SECONDS = (10.0, 10.0)
+
+
 @pytest.fixture
 def paid_order(stripe_double, pending_order) -> Order:
     stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
@@ -68,7 +74,10 @@ def test_two_admins_refunding_most_of_an_order_at_once_refund_it_once(
         ]
     )
 
-    assert [answer.status_code for answer in answers] == [302, 302]
+    # The one refused is told so on the form (it read what was left after the
+    # other's reservation) or after it (its reservation found the order taken).
+    assert 302 in [answer.status_code for answer in answers]
+    assert all(answer.status_code in (200, 302) for answer in answers)
     [made] = Refund.objects.all()
     assert made.status == Refund.Status.SUCCEEDED
     assert made.amount_cents == 80000
