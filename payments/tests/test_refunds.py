@@ -263,6 +263,27 @@ def test_dashboard_refund_is_recorded_from_its_events(stripe_double, paid_order)
     assert len(refund_emails(paid_order)) == 1
 
 
+def test_dashboard_refund_known_only_from_refund_updated_is_recorded_once(
+    stripe_double, bank_paid_order
+):
+    order = bank_paid_order
+    made = stripe_double.refund(order.payment_intent_id, amount=400)
+    # refund.created and charge.refunded were lost; the bank then settles it.
+    seen = len(stripe_double.events)
+    stripe_double.settle_refund(made["id"])
+    [updated] = events_after(stripe_double, seen)
+    assert updated["type"] == "refund.updated"
+
+    assert deliver_events(updated, updated) == [(200, "processed"), (200, "repeat")]
+
+    recorded = Refund.objects.get()
+    assert (recorded.stripe_refund_id, recorded.requested_by) == (made["id"], DASHBOARD)
+    assert recorded.status == Refund.Status.SUCCEEDED
+    order.refresh_from_db()
+    assert order.status == Status.PARTIALLY_REFUNDED
+    assert len(refund_emails(order)) == 1
+
+
 def test_charge_refunded_alone_records_the_refunds_it_lists(stripe_double, paid_order):
     seen = len(stripe_double.events)
     stripe_double.refund(paid_order.payment_intent_id)
