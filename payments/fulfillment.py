@@ -1,8 +1,10 @@
 """The order's life: the one place where an order changes status.
 
-PENDING moves to PAID, FAILED or EXPIRED, once; the other states are final. The
-webhook, the success page and the reconciler all call ``order_sync_with_session``,
-so any number of them, in any order and at the same time, move an order once.
+PENDING moves to PAID, FAILED or EXPIRED, once; FAILED and EXPIRED are final. A
+paid order moves between PAID, PARTIALLY_REFUNDED and REFUNDED only as the
+refunds Stripe confirms add up (``order_refund_status_update``). The webhook, the
+success page and the reconciler all call ``order_sync_with_session``, so any
+number of them, in any order and at the same time, move an order once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.emails import order_paid_emails_queue
-from payments.models import Order, OrderItem, OrderProblem
+from payments.models import PAID_STATUSES, Order, OrderItem, OrderProblem, Refund
 from payments.shipping import shipping_amount, shipping_fields, shipping_mismatch
 from storefront.stock import stock_release, stock_sell
 
@@ -81,6 +83,44 @@ def order_transition(
         f" reason={reason!r}" if reason else "",
     )
     return Transition(order=order, changed=True, previous=previous)
+
+
+def order_refund_status_update(*, order: Order, by: str) -> bool:
+    """Set a paid order's status from the refunds Stripe has confirmed.
+
+    Call it inside the transaction that holds the order's row lock (``order``
+    read with ``select_for_update``); return whether the status changed.
+    """
+    if order.status not in PAID_STATUSES:
+        return False
+    refunded = sum(
+        order.refunds.filter(status=Refund.Status.SUCCEEDED).values_list(
+            "amount_cents", flat=True
+        )
+    )
+    to = Status.PAID
+    if refunded >= order.total_cents:
+        to = Status.REFUNDED
+    elif refunded:
+        to = Status.PARTIALLY_REFUNDED
+    previous = order.status
+    if to == previous:
+        return False
+    now = timezone.now()
+    order.status = to
+    order.status_history = [
+        *order.status_history,
+        {"at": now.isoformat(), "from": previous, "to": to, "by": by},
+    ]
+    order.save(update_fields=["status", "status_history", "updated_at"])
+    logger.info(
+        "order %s: order_id=%s by=%s refunded_cents=%s",
+        to,
+        order.public_id,
+        by,
+        refunded,
+    )
+    return True
 
 
 def _order_stock_settle(order: Order) -> None:

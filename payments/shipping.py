@@ -24,9 +24,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from payments.emails import order_shipped_email_queue
 from payments.models import Order
 
 Fulfillment = Order.Fulfillment
+# A partly refunded order still has goods to send; a fully refunded one has not.
+SHIPPABLE_STATUSES = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -215,7 +218,7 @@ def _orders_move(
     ids = sorted(set(order_ids))
     orders = list(
         Order.objects.select_for_update()
-        .filter(pk__in=ids, status=Order.Status.PAID, fulfillment=expected)
+        .filter(pk__in=ids, status__in=SHIPPABLE_STATUSES, fulfillment=expected)
         .order_by("pk")
     )
     now = timezone.now().isoformat()
@@ -228,4 +231,10 @@ def _orders_move(
             {"at": now, "from": expected, "to": to, "by": by},
         ]
         order.save()
+        if to == Fulfillment.SHIPPED:
+            order_shipped_email_queue(
+                order=order,
+                carrier=order.carrier,
+                tracking_number=order.tracking_number,
+            )
     return FulfillmentMove(moved=orders, skipped=len(ids) - len(orders))

@@ -20,7 +20,7 @@ from payments.fulfillment import (
     order_problem_record,
     order_sync_with_session,
 )
-from payments.models import Order
+from payments.models import PAID_STATUSES, Order
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def shopper_paid_since(order: Order) -> Order | None:
     return (
         Order.objects.filter(
             shopper_key=order.shopper_key,
-            status=Order.Status.PAID,
+            status__in=PAID_STATUSES,
             paid_at__gte=order.created_at,
         )
         .exclude(pk=order.pk)
@@ -54,7 +54,7 @@ def shopper_paid_since(order: Order) -> Order | None:
 def shopper_other_checkouts_expire(*, paid_order_id: int) -> list[Transition]:
     """Expire the other open Checkout Sessions of a paid order's shopper."""
     paid_order = Order.objects.get(pk=paid_order_id)
-    if paid_order.status != Order.Status.PAID:
+    if not paid_order.was_paid:
         return []
     transitions = [
         checkout_expire(order=order, paid_order=paid_order)

@@ -1,8 +1,10 @@
 """Stripe webhook events: recorded once, routed by type to fulfillment.
 
-Snapshot events carry the Checkout Session; thin events (``v1.checkout.session.*``)
-carry only a reference to it, which is fetched. Either way the session is read
-from Stripe before the transaction that records the event, never inside it.
+Snapshot events carry the Checkout Session (or the refund, charge or dispute);
+thin events (``v1.checkout.session.*``, ``v1.refund.*``...) carry only a reference
+to it, which is fetched. Either way the object is read from Stripe before the
+transaction that records the event, never inside it; so are a refunded charge's
+refunds.
 """
 
 from __future__ import annotations
@@ -15,8 +17,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from payments import stripe_api
+from payments.disputes import dispute_sync
 from payments.fulfillment import OrderNotFound, order_sync_with_session
 from payments.models import StripeEvent
+from payments.refunds import order_for_payment, refund_sync
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +50,32 @@ def _checkout_session_event(event: dict[str, Any]) -> bool:
     return True
 
 
+def _refund_event(event: dict[str, Any]) -> bool:
+    refund = refund_sync(
+        stripe_refund=event["data"]["object"], by=f"webhook:{event['type']}"
+    )
+    return refund is not None
+
+
+def _charge_refunded_event(event: dict[str, Any]) -> bool:
+    charge = event["data"]["object"]
+    refunds = charge.get("refunds")
+    found = refunds.get("data") if isinstance(refunds, Mapping) else None
+    handled = False
+    for refund in found if isinstance(found, list) else []:
+        if isinstance(refund, dict):
+            synced = refund_sync(stripe_refund=refund, by=f"webhook:{event['type']}")
+            handled = handled or synced is not None
+    return handled
+
+
+def _dispute_event(event: dict[str, Any]) -> bool:
+    dispute = dispute_sync(
+        dispute=event["data"]["object"], by=f"webhook:{event['type']}"
+    )
+    return dispute is not None
+
+
 CHECKOUT_SESSION_TYPES = [
     "checkout.session.completed",
     "checkout.session.async_payment_succeeded",
@@ -54,10 +84,38 @@ CHECKOUT_SESSION_TYPES = [
 ]
 THIN_PREFIX = "v1."
 
+REFUND_TYPES = ["refund.created", "refund.updated", "refund.failed"]
+DISPUTE_TYPES = [
+    "charge.dispute.created",
+    "charge.dispute.updated",
+    "charge.dispute.closed",
+]
+CHARGE_REFUNDED = "charge.refunded"
+_HANDLED: list[tuple[list[str], Callable[[dict[str, Any]], bool]]] = [
+    (CHECKOUT_SESSION_TYPES, _checkout_session_event),
+    (REFUND_TYPES, _refund_event),
+    ([CHARGE_REFUNDED], _charge_refunded_event),
+    (DISPUTE_TYPES, _dispute_event),
+]
 HANDLERS: dict[str, Callable[[dict[str, Any]], bool]] = {
-    event_type: _checkout_session_event
-    for name in CHECKOUT_SESSION_TYPES
+    event_type: handler
+    for names, handler in _HANDLED
+    for name in names
     for event_type in (name, THIN_PREFIX + name)
+}
+# The object each handled type is about: where a thin event's related_object
+# must point (the SDK fetches it with the shop's secret key) and its ids.
+RELATED_OBJECTS = {
+    "checkout.session": ("/v1/checkout/sessions/", stripe_api.CHECKOUT_SESSION_ID),
+    "refund": ("/v1/refunds/", stripe_api.REFUND_ID),
+    "charge": ("/v1/charges/", stripe_api.CHARGE_ID),
+    "dispute": ("/v1/disputes/", stripe_api.DISPUTE_ID),
+}
+OBJECT_OF_TYPE = {
+    **dict.fromkeys(CHECKOUT_SESSION_TYPES, "checkout.session"),
+    **dict.fromkeys(REFUND_TYPES, "refund"),
+    CHARGE_REFUNDED: "charge",
+    **dict.fromkeys(DISPUTE_TYPES, "dispute"),
 }
 # What fulfilment reads from a session; a snapshot without one of them (an
 # older API version, a trimmed payload) is completed by fetching the session.
@@ -103,6 +161,10 @@ def event_with_session(*, event: dict[str, Any]) -> dict[str, Any]:
         return event
     if not isinstance(session.get("id"), str):
         raise EventMalformed("The event's object has no id.")
+    if event_type == CHARGE_REFUNDED:
+        return _with_charge_refunds(event, session)
+    if event_type not in CHECKOUT_SESSION_TYPES:
+        return event
     if all(field in session for field in SESSION_FIELDS):
         return event
     if not stripe_api.CHECKOUT_SESSION_ID.fullmatch(session["id"]):
@@ -125,15 +187,17 @@ def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str
         raise EventMalformed("The thin event's related_object has no id or url.")
     session: dict[str, Any] = {"id": related["id"]} if related else {}
     if event_type in HANDLERS:
-        # The SDK fetches the url with the shop's secret key: only ever a
-        # Checkout Session's own path on Stripe's API.
+        object_type = OBJECT_OF_TYPE[_snapshot_type(event_type)]
+        path, object_id = RELATED_OBJECTS[object_type]
+        # The SDK fetches the url with the shop's secret key: only ever the
+        # object's own path on Stripe's API.
         if not (
             related
-            and stripe_api.CHECKOUT_SESSION_ID.fullmatch(related["id"])
-            and related["url"] == f"/v1/checkout/sessions/{related['id']}"
+            and object_id.fullmatch(related["id"])
+            and related["url"] == f"{path}{related['id']}"
         ):
             raise EventMalformed(
-                "The thin event's related_object is not a Checkout Session."
+                f"The thin event's related_object is not a {object_type}."
             )
         try:
             session = stripe_api.thin_event_related_object(event) or session
@@ -141,7 +205,25 @@ def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str
             pass
         except stripe_api.EventNotificationInvalid as error:
             raise EventMalformed(str(error)) from error
+        if object_type == "charge":
+            return {**event, "data": {"object": _charge_refunds(session)}}
     return {**event, "data": {"object": session}}
+
+
+def _with_charge_refunds(event: dict[str, Any], charge: dict[str, Any]) -> dict:
+    return {**event, "data": {**event["data"], "object": _charge_refunds(charge)}}
+
+
+def _charge_refunds(charge: dict[str, Any]) -> dict[str, Any]:
+    """Return a refunded charge of the shop's with its refunds, as Stripe lists them.
+
+    Stripe stopped sending a charge's refunds with it (API 2022-11-15); they
+    are listed, as ``expand[]=refunds`` would give them.
+    """
+    if order_for_payment(charge) is None or not isinstance(charge.get("id"), str):
+        return charge
+    refunds = stripe_api.refunds_list(charge=charge["id"])
+    return {**charge, "refunds": {"object": "list", "data": refunds}}
 
 
 @transaction.atomic

@@ -62,7 +62,8 @@ def test_order_page_shows_status_items_and_totals_to_any_browser(
 ):
     assert len(paid_order.access_token) == 43
 
-    with django_assert_max_num_queries(2):
+    # The order, its items, its refunds.
+    with django_assert_max_num_queries(3):
         response = page(paid_order.access_token)
 
     assert response.status_code == 200
