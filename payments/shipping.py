@@ -92,17 +92,17 @@ def shipping_session_params(*, order: Order) -> dict[str, Any]:
     }
 
 
-def shipping_amount(session: Mapping[str, Any]) -> int:
+def shipping_amount(checkout_session: Mapping[str, Any]) -> int:
     """Return the shipping Stripe charged for a session, in cents."""
-    amount = _mapping(session.get("total_details")).get("amount_shipping")
+    amount = _mapping(checkout_session.get("total_details")).get("amount_shipping")
     if amount is None:
-        amount = _mapping(session.get("shipping_cost")).get("amount_total")
+        amount = _mapping(checkout_session.get("shipping_cost")).get("amount_total")
     return amount if type(amount) is int else 0
 
 
-def shipping_mismatch(order: Order, session: Mapping[str, Any]) -> str:
+def shipping_mismatch(order: Order, checkout_session: Mapping[str, Any]) -> str:
     """Return why a paid session's shipping is not one the order was offered."""
-    charged = shipping_amount(session)
+    charged = shipping_amount(checkout_session)
     if not order.requires_shipping:
         if charged:
             return f"Shipping of {charged} charged for an order that ships nothing."
@@ -113,23 +113,25 @@ def shipping_mismatch(order: Order, session: Mapping[str, Any]) -> str:
     ]
     if charged not in offered:
         return f"Shipping of {charged} charged; the rates offered were {offered}."
-    if not _shipping_details(session):
+    if not _shipping_details(checkout_session):
         return "No shipping address was collected for an order that needs one."
     return ""
 
 
-def shipping_fields(order: Order, session: Mapping[str, Any]) -> dict[str, Any]:
+def shipping_fields(
+    order: Order, checkout_session: Mapping[str, Any]
+) -> dict[str, Any]:
     """Return the order's fields for a paid session: recipient, rate, amounts."""
     if not order.requires_shipping:
         return {}
-    charged = shipping_amount(session)
-    details = _shipping_details(session)
+    charged = shipping_amount(checkout_session)
+    details = _shipping_details(checkout_session)
     address = _mapping(details.get("address"))
-    customer = _mapping(session.get("customer_details"))
+    customer = _mapping(checkout_session.get("customer_details"))
     fields = {
         "shipping_cents": charged,
         "total_cents": order.subtotal_cents + charged,
-        "shipping_rate_name": _rate_name(order, session, charged),
+        "shipping_rate_name": _rate_name(order, checkout_session, charged),
         "shipping_name": details.get("name"),
         "shipping_line1": address.get("line1"),
         "shipping_line2": address.get("line2"),
@@ -160,13 +162,13 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _shipping_details(session: Mapping[str, Any]) -> Mapping[str, Any]:
-    collected = _mapping(session.get("collected_information"))
+def _shipping_details(checkout_session: Mapping[str, Any]) -> Mapping[str, Any]:
+    collected = _mapping(checkout_session.get("collected_information"))
     return _mapping(collected.get("shipping_details"))
 
 
-def _rate_name(order: Order, session: Mapping[str, Any], charged: int) -> str:
-    rate = _mapping(session.get("shipping_cost")).get("shipping_rate")
+def _rate_name(order: Order, checkout_session: Mapping[str, Any], charged: int) -> str:
+    rate = _mapping(checkout_session.get("shipping_cost")).get("shipping_rate")
     if isinstance(rate, Mapping) and rate.get("display_name"):
         return str(rate["display_name"])
     # Unexpanded, the session names the rate by id only: the amount tells which

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import timedelta
 
@@ -42,7 +41,6 @@ from storefront.session_lock import session_lock
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 # How often, at most, a processing order's page reloads itself without JavaScript.
 MIN_RELOAD_SECONDS = 15
 # Checkout Session events are a few kilobytes; refuse anything far larger unread.
@@ -115,15 +113,16 @@ def checkout_continue(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRes
 @session_page
 @vary_on_headers("HX-Request")
 def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
-    session_id = request.GET.get("session_id", "")
+    # Stripe names the Checkout Session in the success URL.
+    checkout_session_id = request.GET.get("session_id", "")
     shopper = request.session.get(SHOPPER_SESSION_KEY)
     order = None
-    if SESSION_ID.match(session_id) and shopper:
+    if stripe_api.CHECKOUT_SESSION_ID.fullmatch(checkout_session_id) and shopper:
         order = Order.objects.filter(
-            checkout_session_id=session_id, shopper_key=shopper
+            checkout_session_id=checkout_session_id, shopper_key=shopper
         ).first()
     if order is None:
-        # Someone else's session, or none at all: show nothing about it. A
+        # Someone else's Checkout Session, or none at all: show nothing. A
         # poll whose session ended swaps in the message, not a whole page.
         template = "payments/order_not_found.html"
         if request.htmx:

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from payments import stripe_api
 from payments.disputes import dispute_sync
-from payments.fulfillment import OrderNotFound, order_sync_with_session
+from payments.fulfillment import OrderNotFound, order_sync_with_checkout_session
 from payments.models import StripeEvent
 from payments.refunds import order_for_payment, refund_sync
 
@@ -30,10 +30,10 @@ class EventMalformed(Exception):
 
 
 def _checkout_session_event(event: dict[str, Any]) -> bool:
-    session = event["data"]["object"]
+    checkout_session = event["data"]["object"]
     try:
-        order_sync_with_session(
-            session=session,
+        order_sync_with_checkout_session(
+            checkout_session=checkout_session,
             by=f"webhook:{event['type']}",
             event_type=_snapshot_type(event["type"]),
         )
@@ -44,7 +44,7 @@ def _checkout_session_event(event: dict[str, Any]) -> bool:
             "is not a Checkout Session this shop created",
             event["id"],
             event["type"],
-            session.get("id"),
+            checkout_session.get("id"),
         )
         return False
     return True
@@ -128,14 +128,15 @@ def _snapshot_type(event_type: str) -> str:
 
 def stripe_event_receive(*, event: dict[str, Any]) -> str:
     """Complete a verified event from Stripe if need be, then process it once."""
-    return stripe_event_process(event=event_with_session(event=event))
+    return stripe_event_process(event=event_with_object(event=event))
 
 
-def event_with_session(*, event: dict[str, Any]) -> dict[str, Any]:
-    """Return the event with the Checkout Session fulfilment needs.
+def event_with_object(*, event: dict[str, Any]) -> dict[str, Any]:
+    """Return the event with the whole object its handler needs.
 
-    A thin event's session is fetched through stripe-python; so is a snapshot's
-    that lacks a field. A session Stripe does not know is left out: the event is
+    A thin event's object is fetched through stripe-python; so is a Checkout
+    Session that lacks a field, and a refunded charge's refunds. An object
+    Stripe does not know is left out: the event is
     recorded and ignored. Raises StripeUnavailable when Stripe cannot answer, so
     that the webhook fails and Stripe delivers the event again.
     """
@@ -152,32 +153,32 @@ def event_with_session(*, event: dict[str, Any]) -> dict[str, Any]:
             stripe_api.API_VERSION,
         )
     if stripe_api.is_thin_event(event):
-        return _thin_event_with_session(event, event_type)
+        return _thin_event_with_object(event, event_type)
     data = event.get("data")
-    session = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(session, dict):
+    stripe_object = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(stripe_object, dict):
         raise EventMalformed("The event has no data.object.")
     if event_type not in HANDLERS:
         return event
-    if not isinstance(session.get("id"), str):
+    if not isinstance(stripe_object.get("id"), str):
         raise EventMalformed("The event's object has no id.")
     if event_type == CHARGE_REFUNDED:
-        return _with_charge_refunds(event, session)
+        return _with_charge_refunds(event, stripe_object)
     if event_type not in CHECKOUT_SESSION_TYPES:
         return event
-    if all(field in session for field in SESSION_FIELDS):
+    if all(field in stripe_object for field in SESSION_FIELDS):
         return event
-    if not stripe_api.CHECKOUT_SESSION_ID.fullmatch(session["id"]):
+    if not stripe_api.CHECKOUT_SESSION_ID.fullmatch(stripe_object["id"]):
         return event  # not a session id Stripe makes: not the shop's either
     logger.info("webhook: event_id=%s lacks session fields; fetching", event["id"])
     try:
-        fetched = stripe_api.checkout_session_retrieve(session["id"])
+        fetched = stripe_api.checkout_session_retrieve(stripe_object["id"])
     except stripe_api.StripeObjectMissing:
         return event
     return {**event, "data": {**data, "object": fetched}}
 
 
-def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str, Any]:
+def _thin_event_with_object(event: dict[str, Any], event_type: str) -> dict[str, Any]:
     related = event.get("related_object")
     if related is not None and not (
         isinstance(related, Mapping)
@@ -185,7 +186,7 @@ def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str
         and isinstance(related.get("url"), str)
     ):
         raise EventMalformed("The thin event's related_object has no id or url.")
-    session: dict[str, Any] = {"id": related["id"]} if related else {}
+    stripe_object: dict[str, Any] = {"id": related["id"]} if related else {}
     if event_type in HANDLERS:
         object_type = OBJECT_OF_TYPE[_snapshot_type(event_type)]
         path, object_id = RELATED_OBJECTS[object_type]
@@ -200,14 +201,14 @@ def _thin_event_with_session(event: dict[str, Any], event_type: str) -> dict[str
                 f"The thin event's related_object is not a {object_type}."
             )
         try:
-            session = stripe_api.thin_event_related_object(event) or session
+            stripe_object = stripe_api.thin_event_related_object(event) or stripe_object
         except stripe_api.StripeObjectMissing:
             pass
         except stripe_api.EventNotificationInvalid as error:
             raise EventMalformed(str(error)) from error
         if object_type == "charge":
-            return {**event, "data": {"object": _charge_refunds(session)}}
-    return {**event, "data": {"object": session}}
+            return {**event, "data": {"object": _charge_refunds(stripe_object)}}
+    return {**event, "data": {"object": stripe_object}}
 
 
 def _with_charge_refunds(event: dict[str, Any], charge: dict[str, Any]) -> dict:
@@ -237,11 +238,11 @@ def stripe_event_process(*, event: dict[str, Any]) -> str:
     """
     event_type = event.get("type")
     data = event.get("data")
-    session = data.get("object") if isinstance(data, dict) else None
-    if not isinstance(event_type, str) or not isinstance(session, dict):
+    stripe_object = data.get("object") if isinstance(data, dict) else None
+    if not isinstance(event_type, str) or not isinstance(stripe_object, dict):
         raise EventMalformed("The event has no type or no data.object.")
     handler = HANDLERS.get(event_type)
-    if handler is not None and not isinstance(session.get("id"), str):
+    if handler is not None and not isinstance(stripe_object.get("id"), str):
         raise EventMalformed("The event's object has no id.")
 
     # A thin event is recorded as it came; what was fetched for it is not kept.
@@ -252,7 +253,7 @@ def stripe_event_process(*, event: dict[str, Any]) -> str:
         event_id=event["id"][:255],
         defaults={
             "type": event_type[:100],
-            "checkout_session_id": str(session.get("id") or "")[:255],
+            "checkout_session_id": str(stripe_object.get("id") or "")[:255],
             "livemode": bool(event.get("livemode")),
             "payload": payload,
         },
