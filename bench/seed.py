@@ -26,18 +26,35 @@ from storefront.models import Product
 BATCH = 5_000
 
 
+# Units of each product that counts its stock: more than any run sells.
+STOCK = 1_000_000_000
+
+
 def products_create(count: int) -> list[int]:
-    """Create a catalog of ``count`` active products; return their ids."""
+    """Create a catalog of ``count`` active products; return their ids.
+
+    Every other product counts its stock, the rest do not.
+    """
     rng = random.Random(6)
     Product.objects.bulk_create(
         Product(
             name=f"Product {number:04d}",
             description=f"Product {number:04d}: a sturdy thing for everyday use.",
             price_cents=rng.randrange(100, 100_000),
+            stock=STOCK if number % 2 == 0 else None,
         )
         for number in range(1, count + 1)
     )
     return list(Product.objects.order_by("id").values_list("id", flat=True))
+
+
+def product_ids_by_stock() -> tuple[list[int], list[int]]:
+    """Return the ids of the products that count their stock, then the others."""
+    products = Product.objects.order_by("id").values_list("id", "stock")
+    return (
+        [pk for pk, stock in products if stock is not None],
+        [pk for pk, stock in products if stock is None],
+    )
 
 
 @contextmanager
