@@ -88,6 +88,13 @@ CART_FRAGMENT = "cart fragment (htmx GET)"
 WEBHOOK = "webhook delivery (new event)"
 
 
+SEARCH = "search, every product matching"
+
+
+# No product has this word: a shop with search lists no product for it.
+NO_SUCH_WORD = "nosuchword"
+
+
 CHECKOUT_UNTRACKED = "checkout, stock not tracked"
 
 
@@ -696,11 +703,16 @@ def endpoints_define(
     def fixed(name: str) -> Callable[[str], Path]:
         return lambda _label: files[name]
 
+    search = search_request(port)
+    if search is not None:
+        files[SEARCH] = requests_file(workdir / "search.txt", [search], args.threads)
+
     return [
         Endpoint(BARE_FLOOR, None, fixed(BARE_FLOOR)),
         Endpoint(SESSION_FLOOR, None, fixed(SESSION_FLOOR)),
         Endpoint(HOME_VISITOR, BARE_FLOOR, fixed(HOME_VISITOR), min_ratio=0.25),
         Endpoint(HOME_SHOPPER, BARE_FLOOR, fixed(HOME_SHOPPER), min_ratio=0.25),
+        *([Endpoint(SEARCH, BARE_FLOOR, fixed(SEARCH))] if search else []),
         Endpoint(
             CART_CHANGE,
             SESSION_FLOOR,
@@ -719,6 +731,28 @@ def endpoints_define(
             checkouts_per_file=checkouts_per_file,
         ),
     ]
+
+
+def search_request(port: int) -> RequestSpec | None:
+    """Return a new visitor's search for a word in every product's description.
+
+    Return None, and say so, while the shop has no search: it then lists its
+    catalog even for a word that no product has.
+    """
+    from bench import seed
+
+    visitor = Browser(port).headers()
+    probe = RequestSpec("GET", f"/?q={NO_SUCH_WORD}", visitor).check(port, SEARCH)
+    if 'class="product"' in probe.text:
+        log(
+            f"{SEARCH}: skipped, the shop has no search yet "
+            f"(GET /?q={NO_SUCH_WORD} lists products)"
+        )
+        return None
+    search = RequestSpec("GET", f"/?q={seed.WORD_IN_EVERY_DESCRIPTION}", visitor)
+    if search.check(port, SEARCH).text.count('class="product"') < 2:
+        raise SystemExit(f"{SEARCH}: GET {search.path} lists no products.")
+    return search
 
 
 def checkout_endpoints(

@@ -30,6 +30,10 @@ BATCH = 5_000
 STOCK = 1_000_000_000
 
 
+# The benchmark's search looks for it: every product matches.
+WORD_IN_EVERY_DESCRIPTION = "sturdy"
+
+
 def products_create(count: int) -> list[int]:
     """Create a catalog of ``count`` active products; return their ids.
 
@@ -39,7 +43,10 @@ def products_create(count: int) -> list[int]:
     Product.objects.bulk_create(
         Product(
             name=f"Product {number:04d}",
-            description=f"Product {number:04d}: a sturdy thing for everyday use.",
+            description=(
+                f"Product {number:04d}: a {WORD_IN_EVERY_DESCRIPTION} thing "
+                "for everyday use."
+            ),
             price_cents=rng.randrange(100, 100_000),
             stock=STOCK if number % 2 == 0 else None,
         )
