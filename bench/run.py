@@ -222,7 +222,8 @@ def rounds_run(
     for round_number in range(args.rounds):
         shift = round_number % len(pairs)
         for index, pair in enumerate(pairs[shift:] + pairs[:shift]):
-            label = f"r{round_number}-{index}"
+            # Part of Stripe ids in webhook events: letters, digits and "_" only.
+            label = f"r{round_number}_{index}"
             sample = {}
             for endpoint in pair if (round_number + index) % 2 == 0 else pair[::-1]:
                 sample[endpoint.name] = endpoint_run(

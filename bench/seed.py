@@ -137,7 +137,7 @@ def webhook_events(*, count: int, label: str, secret: str) -> list[tuple[str, st
                 total_cents=2999,
                 subtotal_cents=2999,
                 currency="usd",
-                shopper_key=f"bench-{label}",
+                shopper_key=f"bench-{label}-{number}",
                 cart_key=f"bench-{label}-{number}",
                 checkout_session_id=f"cs_bench_{label}_{number}",
             )
