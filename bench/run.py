@@ -216,16 +216,24 @@ def rounds_run(
     for endpoint in endpoints:
         endpoint_run(port=port, args=warm, endpoint=endpoint, label="warm")
     by_name = {endpoint.name: endpoint for endpoint in endpoints}
-    pairs = [
-        (by_name[endpoint.floor], endpoint) for endpoint in endpoints if endpoint.floor
-    ]
+    pairs = list(
+        enumerate(
+            (by_name[endpoint.floor], endpoint)
+            for endpoint in endpoints
+            if endpoint.floor
+        )
+    )
     for round_number in range(args.rounds):
         shift = round_number % len(pairs)
-        for index, pair in enumerate(pairs[shift:] + pairs[:shift]):
+        for number, pair in pairs[shift:] + pairs[:shift]:
             # Part of Stripe ids in webhook events: letters, digits and "_" only.
-            label = f"r{round_number}_{index}"
+            label = f"r{round_number}_{number}"
             sample = {}
-            for endpoint in pair if (round_number + index) % 2 == 0 else pair[::-1]:
+            # The side that goes first changes every round. The pair's place in
+            # the rotation would not do: with an even number of pairs it keeps
+            # its parity from round to round.
+            floor_first = (round_number + number) % 2 == 0
+            for endpoint in pair if floor_first else pair[::-1]:
                 sample[endpoint.name] = endpoint_run(
                     port=port, args=args, endpoint=endpoint, label=label
                 )
