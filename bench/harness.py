@@ -19,9 +19,12 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
+
+from payments.stripe_double import DEFAULT_API_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -41,6 +44,11 @@ WEBHOOK_SECRET = "whsec_bench_only_" + secrets.token_hex(8)
 # wrk sends this many webhook events per second of a run at most; beyond it a
 # thread starts its list again and the repeats take the idempotent path.
 EVENTS_PER_SECOND = 1_000
+
+
+# A cart checks out once (the same cart again reuses its open order), so a run
+# prepares this many carts per second of it; run.py stops if wrk sends one twice.
+CHECKOUTS_PER_SECOND = 300
 
 
 SHOP_VARIABLES = {
@@ -78,6 +86,19 @@ CART_FRAGMENT = "cart fragment (htmx GET)"
 
 
 WEBHOOK = "webhook delivery (new event)"
+
+
+SEARCH = "search, every product matching"
+
+
+# No product has this word: a shop with search lists no product for it.
+NO_SUCH_WORD = "nosuchword"
+
+
+CHECKOUT_UNTRACKED = "checkout, stock not tracked"
+
+
+CHECKOUT_TRACKED = "checkout, stock tracked"
 
 
 def log(message: str) -> None:
@@ -126,7 +147,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--only",
         action="append",
         metavar="TEXT",
-        help="drive only the endpoints whose name contains TEXT (and the floors)",
+        help="drive only the endpoints whose name contains TEXT (and their floors)",
     )
     parser.add_argument(
         "--markdown", type=Path, help="also write the result tables to this file"
@@ -141,10 +162,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Return ``count`` different free ports on loopback."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def postgres_recreate(url: str) -> None:
@@ -164,7 +191,7 @@ def postgres_recreate(url: str) -> None:
 
 
 def production_environment(
-    args: argparse.Namespace, workdir: Path, port: int
+    args: argparse.Namespace, workdir: Path, port: int, stripe_port: int
 ) -> dict[str, str]:
     """Return the environment of a production dyno, pointed at the bench data."""
     # The shop's own settings come from here only; WEB_CONCURRENCY and
@@ -181,7 +208,9 @@ def production_environment(
         SECRET_KEY=secrets.token_urlsafe(50),
         ALLOWED_HOSTS="127.0.0.1",
         DATABASE_URL=database_url,
+        STRIPE_SECRET_KEY=DEFAULT_API_KEY,
         STRIPE_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        STRIPE_API_BASE=f"http://127.0.0.1:{stripe_port}",
         BENCH_STATIC_ROOT=str(workdir / "staticfiles"),
         PORT=str(port),
         PYTHONUNBUFFERED="1",
@@ -312,9 +341,9 @@ class RequestSpec:
             body,
         )
 
-    def check(self, port: int, what: str) -> Response:
+    def check(self, port: int, what: str, status: int = 200) -> Response:
         response = Browser(port).send(self.method, self.path, self.headers, self.body)
-        return expect(response, 200, what)
+        return expect(response, status, what)
 
 
 def requests_file(path: Path, specs: list[RequestSpec], threads: int) -> Path:
@@ -377,6 +406,114 @@ def shoppers_with_carts(port: int, product_ids: list[int], count: int) -> list[S
     return shoppers
 
 
+def shoppers_with_one_product(
+    *, port: int, like: Shopper, product_ids: list[int], count: int
+) -> list[Shopper]:
+    """Return ``count`` new shoppers, each with one of these products in the cart.
+
+    Each adds to its cart with a real request, a few shoppers at a time. They
+    share ``like``'s CSRF cookie and token, but each has a session of its own.
+    """
+    csrf_cookies = {
+        name: value
+        for name, value in like.browser.cookies.items()
+        if name.endswith("csrftoken")
+    }
+
+    def shopper_create(product_id: int) -> Shopper:
+        browser = Browser(port, dict(csrf_cookies))
+        body = urlencode({"product": product_id, "quantity": 1, "next": "/"})
+        response = browser.send(
+            "POST", "/cart/add/", post_headers(browser, like.token), body
+        )
+        expect(response, 200, "cart add")
+        if not any(name.endswith("sessionid") for name in browser.cookies):
+            raise SystemExit("Adding to the cart set no session cookie.")
+        return Shopper(browser, like.token, [product_id])
+
+    chosen = (product_ids[number % len(product_ids)] for number in range(count))
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        return list(pool.map(shopper_create, chosen))
+
+
+def checkout_request(shopper: Shopper) -> RequestSpec:
+    """Return the cart page's checkout POST: a plain form, not htmx."""
+    browser = shopper.browser
+    headers = browser.headers(
+        {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Origin": browser.origin,
+        }
+    )
+    body = urlencode({"csrfmiddlewaretoken": shopper.token})
+    return RequestSpec("POST", "/checkout/", headers, body)
+
+
+def process_group_stop(process: subprocess.Popen | None) -> None:
+    """Stop a process started in a session of its own, with its children."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=5)
+
+
+class StripeDouble:
+    """The local Stripe double as its own process on loopback, as the shop's API."""
+
+    def __init__(self, env: dict[str, str], port: int, log_path: Path) -> None:
+        self.env = env
+        self.port = port
+        self.log_path = log_path
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        # No --webhook-url: a run pays for nothing and expires nothing, so the
+        # double has no event to send.
+        command = [
+            sys.executable,
+            "-m",
+            "payments.stripe_double",
+            "--port",
+            str(self.port),
+            "--webhook-secret",
+            WEBHOOK_SECRET,
+            "--quiet",
+        ]
+        with self.log_path.open("wb") as log_file:
+            self.process = subprocess.Popen(
+                command,
+                cwd=BASE_DIR,
+                env=self.env,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SystemExit(
+                    "The Stripe double exited early:\n"
+                    + self.log_path.read_text(errors="replace")
+                )
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.1)
+        raise SystemExit("The Stripe double did not listen within 30 s.")
+
+    def stop(self) -> None:
+        process_group_stop(self.process)
+
+
 class Gunicorn:
     """The shop under gunicorn, started with the project's gunicorn.conf.py."""
 
@@ -435,15 +572,7 @@ class Gunicorn:
         )
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        # The process group is gunicorn's own: start_new_session made it.
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        process_group_stop(self.process)
 
     def log_tail(self, lines: int = 40) -> str:
         try:
@@ -460,6 +589,8 @@ class Sample:
     p50_ms: float
     p99_ms: float
     errors: int
+    # Requests sent a second time or more: wrk's threads start their lines again.
+    repeated: int = 0
 
 
 @dataclass
@@ -472,13 +603,26 @@ class Endpoint:
     min_ratio: float | None = None
     # p99 latency, at most this multiple of the floor's.
     max_p99_ratio: float | None = None
+    # The answer each request must get (wrk counts only 4xx and 5xx as errors).
+    status: int = 200
+    # Each request may be sent once only: a run must not get through its file.
+    single_use: bool = False
+    # How many requests so far did their work, where the status cannot tell (a
+    # checkout that fails is a 303 too): a run must add one for each request.
+    work_done: Callable[[], int] | None = None
     samples: list[Sample] = field(default_factory=list)
     ratios: list[float] = field(default_factory=list)
     p99_ratios: list[float] = field(default_factory=list)
 
 
 def endpoints_define(
-    *, args: argparse.Namespace, workdir: Path, port: int, shoppers: list[Shopper]
+    *,
+    args: argparse.Namespace,
+    workdir: Path,
+    port: int,
+    shoppers: list[Shopper],
+    stripe_url: str,
+    checkouts_per_file: int,
 ) -> list[Endpoint]:
     """Describe every endpoint and floor, checking each request by hand once."""
     from django.db import connections
@@ -559,11 +703,16 @@ def endpoints_define(
     def fixed(name: str) -> Callable[[str], Path]:
         return lambda _label: files[name]
 
+    search = search_request(port)
+    if search is not None:
+        files[SEARCH] = requests_file(workdir / "search.txt", [search], args.threads)
+
     return [
         Endpoint(BARE_FLOOR, None, fixed(BARE_FLOOR)),
         Endpoint(SESSION_FLOOR, None, fixed(SESSION_FLOOR)),
         Endpoint(HOME_VISITOR, BARE_FLOOR, fixed(HOME_VISITOR), min_ratio=0.25),
         Endpoint(HOME_SHOPPER, BARE_FLOOR, fixed(HOME_SHOPPER), min_ratio=0.25),
+        *([Endpoint(SEARCH, BARE_FLOOR, fixed(SEARCH))] if search else []),
         Endpoint(
             CART_CHANGE,
             SESSION_FLOOR,
@@ -573,6 +722,138 @@ def endpoints_define(
         ),
         Endpoint(CART_FRAGMENT, SESSION_FLOOR, fixed(CART_FRAGMENT)),
         Endpoint(WEBHOOK, BARE_FLOOR, webhook_file),
+        *checkout_endpoints(
+            args=args,
+            workdir=workdir,
+            port=port,
+            like=shoppers[0],
+            stripe_url=stripe_url,
+            checkouts_per_file=checkouts_per_file,
+        ),
+    ]
+
+
+def search_request(port: int) -> RequestSpec | None:
+    """Return a new visitor's search for a word in every product's description.
+
+    Return None, and say so, while the shop has no search: it then lists its
+    catalog even for a word that no product has.
+    """
+    from bench import seed
+
+    visitor = Browser(port).headers()
+    probe = RequestSpec("GET", f"/?q={NO_SUCH_WORD}", visitor).check(port, SEARCH)
+    if 'class="product"' in probe.text:
+        log(
+            f"{SEARCH}: skipped, the shop has no search yet "
+            f"(GET /?q={NO_SUCH_WORD} lists products)"
+        )
+        return None
+    search = RequestSpec("GET", f"/?q={seed.WORD_IN_EVERY_DESCRIPTION}", visitor)
+    if search.check(port, SEARCH).text.count('class="product"') < 2:
+        raise SystemExit(f"{SEARCH}: GET {search.path} lists no products.")
+    return search
+
+
+def checkout_endpoints(
+    *,
+    args: argparse.Namespace,
+    workdir: Path,
+    port: int,
+    like: Shopper,
+    stripe_url: str,
+    checkouts_per_file: int,
+) -> list[Endpoint]:
+    """Return the checkout of a one-product cart, stock not tracked and tracked.
+
+    Every request is a new cart (``like``'s CSRF cookie, a session of its own),
+    checked out once, to a new Checkout Session at the Stripe double.
+    """
+    from django.db import connections
+
+    from bench import seed
+    from payments.models import Order
+
+    tracked_ids, untracked_ids = seed.product_ids_by_stock()
+    connections.close_all()
+
+    def checkout_requests(product_ids: list[int], count: int) -> list[RequestSpec]:
+        new_shoppers = shoppers_with_one_product(
+            port=port, like=like, product_ids=product_ids, count=count
+        )
+        return [checkout_request(shopper) for shopper in new_shoppers]
+
+    def checkout_file(name: str, product_ids: list[int]) -> Callable[[str], Path]:
+        def prepare(label: str) -> Path:
+            requests = checkout_requests(product_ids, checkouts_per_file)
+            path = workdir / f"checkouts-{name}-{label}.txt"
+            return requests_file(path, requests, args.threads)
+
+        return prepare
+
+    def checkouts_started() -> int:
+        # Only a checkout that reached Stripe has a checkout_url; the seeded
+        # orders and the webhook's have none.
+        started = Order.objects.exclude(checkout_url="").count()
+        connections.close_all()
+        return started
+
+    for name, product_ids, holds_stock in (
+        (CHECKOUT_UNTRACKED, untracked_ids, False),
+        (CHECKOUT_TRACKED, tracked_ids, True),
+    ):
+        response = checkout_requests(product_ids, 1)[0].check(port, name, 303)
+        location = next(
+            (value for key, value in response.headers if key.lower() == "location"),
+            "",
+        )
+        if not location.startswith(f"{stripe_url}/c/pay/cs_"):
+            raise SystemExit(f"{name}: redirected to {location!r}, not the double.")
+        session_id = location.rsplit("/", 1)[-1]
+        order = Order.objects.get(checkout_session_id=session_id)
+        connections.close_all()
+        if order.stock_held is not holds_stock:
+            raise SystemExit(f"{name}: the order holds stock: {order.stock_held}.")
+
+    return [
+        Endpoint(
+            CHECKOUT_UNTRACKED,
+            None,
+            checkout_file("untracked", untracked_ids),
+            status=303,
+            single_use=True,
+            work_done=checkouts_started,
+        ),
+        Endpoint(
+            CHECKOUT_TRACKED,
+            CHECKOUT_UNTRACKED,
+            checkout_file("tracked", tracked_ids),
+            min_ratio=0.9,
+            status=303,
+            single_use=True,
+            work_done=checkouts_started,
+        ),
+    ]
+
+
+def endpoints_chosen(
+    endpoints: list[Endpoint], only: list[str] | None
+) -> list[Endpoint]:
+    """Return the endpoints whose name contains a text of ``only``, and their floors."""
+    if not only:
+        return endpoints
+    chosen = {
+        endpoint.name
+        for endpoint in endpoints
+        if endpoint.floor and any(text in endpoint.name for text in only)
+    }
+    if not chosen:
+        raise SystemExit(f"No endpoint's name contains {only}.")
+    floors = {endpoint.floor for endpoint in endpoints if endpoint.name in chosen}
+    return [
+        endpoint
+        for endpoint in endpoints
+        if endpoint.name in chosen or endpoint.name in floors
     ]
 
 

@@ -38,19 +38,24 @@ def worker_pid(master: int) -> str:
 
 
 def instructions_per_request(
-    *, pid: str, specs: list[harness.RequestSpec], port: int, label: str, dumps: Path
+    *, pid: str, endpoint: harness.Endpoint, port: int, dumps: Path
 ) -> float:
-    """Return the worker's instructions per request, taking the specs in turn.
+    """Return the worker's instructions per request, taking the requests in turn.
 
-    Webhook events come one per spec, so that each delivery is a new event.
+    Webhook events and checkouts come one per request, so that each is a new one.
     """
+    lines = endpoint.prepare("count").read_text().splitlines()
+    specs = [harness.RequestSpec.from_line(line) for line in lines]
     turns = iter(specs * (SAMPLES + 3))
+    done_before = endpoint.work_done() if endpoint.work_done else 0
     for _ in range(3):
-        next(turns).check(port, label)
+        next(turns).check(port, endpoint.name, endpoint.status)
     subprocess.run(["callgrind_control", "--zero", pid], capture_output=True)
     for _ in range(SAMPLES):
-        next(turns).check(port, label)
+        next(turns).check(port, endpoint.name, endpoint.status)
     subprocess.run(["callgrind_control", "--dump", pid], capture_output=True)
+    if endpoint.work_done and endpoint.work_done() - done_before < SAMPLES + 3:
+        raise SystemExit(f"{endpoint.name}: not every request did its work.")
     newest = max(dumps.glob(f"cg.{pid}.*"), key=lambda path: path.stat().st_mtime)
     totals = re.search(r"^totals:\s*(\d+)", newest.read_text(), re.MULTILINE)
     if totals is None:
@@ -64,8 +69,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
-    port = harness.free_port()
-    env = harness.production_environment(args, workdir, port)
+    port, stripe_port = harness.free_ports(2)
+    env = harness.production_environment(args, workdir, port, stripe_port)
     env["WEB_CONCURRENCY"] = "1"
     env["GUNICORN_TIMEOUT"] = "600"
     os.environ.clear()
@@ -87,29 +92,33 @@ def main(args: argparse.Namespace) -> int:
         ),
         startup_seconds=300,
     )
+    stripe = harness.StripeDouble(env, stripe_port, workdir / "stripe-double.log")
     results: dict[str, float] = {}
     try:
+        stripe.start()
         server.start()
         pid = worker_pid(server.process.pid)
         harness.log(f"gunicorn's worker {pid} answers under callgrind")
         shoppers = harness.shoppers_with_carts(port, seeded.product_ids, 1)
         args.threads = 1
         endpoints = harness.endpoints_define(
-            args=args, workdir=workdir, port=port, shoppers=shoppers
+            args=args,
+            workdir=workdir,
+            port=port,
+            shoppers=shoppers,
+            stripe_url=stripe.url,
+            checkouts_per_file=SAMPLES + 3,
         )
+        endpoints = harness.endpoints_chosen(endpoints, args.only)
         # The first count after start-up comes out high: one to throw away.
         for endpoint in [endpoints[0], *endpoints]:
-            lines = endpoint.prepare("count").read_text().splitlines()
             results[endpoint.name] = instructions_per_request(
-                pid=pid,
-                specs=[harness.RequestSpec.from_line(line) for line in lines],
-                port=port,
-                label=endpoint.name,
-                dumps=workdir,
+                pid=pid, endpoint=endpoint, port=port, dumps=workdir
             )
             harness.log(f"{endpoint.name}: {results[endpoint.name] / 1e6:.2f} M")
     finally:
         server.stop()
+        stripe.stop()
         shutil.rmtree(workdir, ignore_errors=True)
 
     lines = [

@@ -4,12 +4,13 @@
    ``--sqlite``), migrate, collect static files, seed 1,000 products, 100,000
    orders and a superuser.
 2. Start the shop under gunicorn with production settings and the project's
-   gunicorn.conf.py, on loopback only, with ``bench.settings`` adding the floors.
+   gunicorn.conf.py, on loopback only, with ``bench.settings`` adding the floors,
+   and the local Stripe double as the Stripe API that checkouts call.
 3. Time the admin's order list, then drive each endpoint and its floor with wrk
    for a few seconds, alternating and repeating, and print the medians as a
    Markdown table.
 
-gunicorn is stopped however the run ends.
+gunicorn and the Stripe double are stopped however the run ends.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 from bench.harness import (
+    CHECKOUTS_PER_SECOND,
     DRIVE_SCRIPT,
     ORDER_LIST,
     Browser,
@@ -37,10 +39,12 @@ from bench.harness import (
     Gunicorn,
     Sample,
     Seeded,
+    StripeDouble,
     database_prepare,
+    endpoints_chosen,
     endpoints_define,
     expect,
-    free_port,
+    free_ports,
     log,
     postgres_recreate,
     production_environment,
@@ -87,7 +91,32 @@ def wrk_run(*, port: int, args: argparse.Namespace, requests: Path) -> Sample:
         p50_ms=data["p50_us"] / 1000,
         p99_ms=data["p99_us"] / 1000,
         errors=errors,
+        repeated=data["repeated"],
     )
+
+
+def endpoint_run(
+    *, port: int, args: argparse.Namespace, endpoint: Endpoint, label: str
+) -> Sample:
+    """Run wrk on the endpoint's requests; stop if they did not all do their work."""
+    requests = endpoint.prepare(label)
+    done_before = endpoint.work_done() if endpoint.work_done else 0
+    sample = wrk_run(port=port, args=args, requests=requests)
+    if endpoint.single_use and sample.repeated:
+        raise SystemExit(
+            f"{endpoint.name}: wrk sent {sample.repeated:,} requests a second time, "
+            "each of which may be sent once only. Raise CHECKOUTS_PER_SECOND in "
+            "bench/harness.py."
+        )
+    if endpoint.work_done:
+        # Requests still in flight when wrk stopped may add more, never fewer.
+        done = endpoint.work_done() - done_before
+        if done < sample.requests:
+            raise SystemExit(
+                f"{endpoint.name}: only {done:,} of wrk's {sample.requests:,} "
+                "requests did their work: see gunicorn's log below."
+            )
+    return sample
 
 
 def admin_pages(orders: int) -> list[tuple[str, str]]:
@@ -185,19 +214,28 @@ def rounds_run(
     """
     warm = argparse.Namespace(**{**vars(args), "duration": 1})
     for endpoint in endpoints:
-        wrk_run(port=port, args=warm, requests=endpoint.prepare("warm"))
+        endpoint_run(port=port, args=warm, endpoint=endpoint, label="warm")
     by_name = {endpoint.name: endpoint for endpoint in endpoints}
-    pairs = [
-        (by_name[endpoint.floor], endpoint) for endpoint in endpoints if endpoint.floor
-    ]
+    pairs = list(
+        enumerate(
+            (by_name[endpoint.floor], endpoint)
+            for endpoint in endpoints
+            if endpoint.floor
+        )
+    )
     for round_number in range(args.rounds):
         shift = round_number % len(pairs)
-        for index, pair in enumerate(pairs[shift:] + pairs[:shift]):
-            label = f"r{round_number}-{index}"
+        for number, pair in pairs[shift:] + pairs[:shift]:
+            # Part of Stripe ids in webhook events: letters, digits and "_" only.
+            label = f"r{round_number}_{number}"
             sample = {}
-            for endpoint in pair if (round_number + index) % 2 == 0 else pair[::-1]:
-                sample[endpoint.name] = wrk_run(
-                    port=port, args=args, requests=endpoint.prepare(label)
+            # The side that goes first changes every round. The pair's place in
+            # the rotation would not do: with an even number of pairs it keeps
+            # its parity from round to round.
+            floor_first = (round_number + number) % 2 == 0
+            for endpoint in pair if floor_first else pair[::-1]:
+                sample[endpoint.name] = endpoint_run(
+                    port=port, args=args, endpoint=endpoint, label=label
                 )
                 endpoint.samples.append(sample[endpoint.name])
                 log(
@@ -311,8 +349,8 @@ def main(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     started = time.monotonic()
     workdir = Path(tempfile.mkdtemp(prefix="shop-bench-"))
-    port = free_port()
-    env = production_environment(args, workdir, port)
+    port, stripe_port = free_ports(2)
+    env = production_environment(args, workdir, port, stripe_port)
     os.environ.clear()
     os.environ.update(env)
     if not args.sqlite:
@@ -320,26 +358,25 @@ def main(args: argparse.Namespace) -> int:
     seeded = database_prepare(args)
     description = run_description(args)
 
+    stripe = StripeDouble(env, stripe_port, workdir / "stripe-double.log")
     server = Gunicorn(env, port, workdir / "gunicorn.log")
     succeeded = False
     try:
+        stripe.start()
         server.start()
         log(f"gunicorn answers on 127.0.0.1:{port}")
         admin = admin_measure(args=args, port=port, seeded=seeded)
         log("timed the admin")
         shoppers = shoppers_with_carts(port, seeded.product_ids, args.shoppers)
         endpoints = endpoints_define(
-            args=args, workdir=workdir, port=port, shoppers=shoppers
+            args=args,
+            workdir=workdir,
+            port=port,
+            shoppers=shoppers,
+            stripe_url=stripe.url,
+            checkouts_per_file=CHECKOUTS_PER_SECOND * args.duration,
         )
-        if args.only:
-            endpoints = [
-                endpoint
-                for endpoint in endpoints
-                if endpoint.floor is None
-                or any(text in endpoint.name for text in args.only)
-            ]
-            if all(endpoint.floor is None for endpoint in endpoints):
-                raise SystemExit(f"No endpoint's name contains {args.only}.")
+        endpoints = endpoints_chosen(endpoints, args.only)
         runs = 2 * sum(1 for endpoint in endpoints if endpoint.floor)
         log(
             f"{runs} runs of {args.duration} s a round, {args.rounds} rounds "
@@ -349,6 +386,7 @@ def main(args: argparse.Namespace) -> int:
         succeeded = True
     finally:
         server.stop()
+        stripe.stop()
         if not succeeded:
             log(f"gunicorn's log:\n{server.log_tail()}")
         shutil.rmtree(workdir, ignore_errors=True)

@@ -26,18 +26,42 @@ from storefront.models import Product
 BATCH = 5_000
 
 
+# Units of each product that counts its stock: more than any run sells.
+STOCK = 1_000_000_000
+
+
+# The benchmark's search looks for it: every product matches.
+WORD_IN_EVERY_DESCRIPTION = "sturdy"
+
+
 def products_create(count: int) -> list[int]:
-    """Create a catalog of ``count`` active products; return their ids."""
+    """Create a catalog of ``count`` active products; return their ids.
+
+    Every other product counts its stock, the rest do not.
+    """
     rng = random.Random(6)
     Product.objects.bulk_create(
         Product(
             name=f"Product {number:04d}",
-            description=f"Product {number:04d}: a sturdy thing for everyday use.",
+            description=(
+                f"Product {number:04d}: a {WORD_IN_EVERY_DESCRIPTION} thing "
+                "for everyday use."
+            ),
             price_cents=rng.randrange(100, 100_000),
+            stock=STOCK if number % 2 == 0 else None,
         )
         for number in range(1, count + 1)
     )
     return list(Product.objects.order_by("id").values_list("id", flat=True))
+
+
+def product_ids_by_stock() -> tuple[list[int], list[int]]:
+    """Return the ids of the products that count their stock, then the others."""
+    products = Product.objects.order_by("id").values_list("id", "stock")
+    return (
+        [pk for pk, stock in products if stock is not None],
+        [pk for pk, stock in products if stock is None],
+    )
 
 
 @contextmanager
@@ -113,7 +137,7 @@ def webhook_events(*, count: int, label: str, secret: str) -> list[tuple[str, st
                 total_cents=2999,
                 subtotal_cents=2999,
                 currency="usd",
-                shopper_key=f"bench-{label}",
+                shopper_key=f"bench-{label}-{number}",
                 cart_key=f"bench-{label}-{number}",
                 checkout_session_id=f"cs_bench_{label}_{number}",
             )

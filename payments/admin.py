@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
 from payments.admin_orders import OrderAdminToolsMixin
+from payments.admin_refunds import DisputeInline, RefundAdminMixin, RefundInline
 from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
@@ -93,7 +94,11 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 @admin.register(Order)
 class OrderAdmin(
-    OrderAdminToolsMixin, FulfillmentAdminMixin, ReadOnlyAdminMixin, admin.ModelAdmin
+    OrderAdminToolsMixin,
+    FulfillmentAdminMixin,
+    RefundAdminMixin,
+    ReadOnlyAdminMixin,
+    admin.ModelAdmin,
 ):
     list_display = [
         "public_id",
@@ -114,13 +119,14 @@ class OrderAdmin(
     # page view. The created_at filter narrows by date without a query.
     show_full_result_count = False
     list_per_page = 50
-    inlines = [OrderItemInline, OrderProblemInline]
+    inlines = [OrderItemInline, OrderProblemInline, RefundInline, DisputeInline]
     actions = [
         "reconcile_with_stripe",
         "resolve_problems",
         "revoke_order_links",
         "mark_shipped",
         "mark_delivered",
+        "refund",
     ]
     fields = [
         "public_id",
@@ -143,6 +149,8 @@ class OrderAdmin(
         "fulfillment_panel",
         "shipped_at",
         "delivered_at",
+        # Refunds (payments/refunds.py).
+        "refund_panel",
     ]
     # Status moves only through fulfillment, and orders are the record of
     # payments taken: nothing here edits or deletes them.

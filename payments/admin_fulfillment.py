@@ -18,7 +18,11 @@ from django.urls import path, reverse
 from django.utils.html import format_html
 
 from payments.models import Order
-from payments.shipping import orders_mark_delivered, orders_mark_shipped
+from payments.shipping import (
+    SHIPPABLE_STATUSES,
+    orders_mark_delivered,
+    orders_mark_shipped,
+)
 
 Fulfillment = Order.Fulfillment
 
@@ -37,7 +41,7 @@ class ToShipFilter(admin.SimpleListFilter):
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         if self.value() == "to-ship":
             return queryset.filter(
-                status=Order.Status.PAID, fulfillment=Fulfillment.UNFULFILLED
+                status__in=SHIPPABLE_STATUSES, fulfillment=Fulfillment.UNFULFILLED
             )
         if self.value() in {Fulfillment.SHIPPED, Fulfillment.DELIVERED}:
             return queryset.filter(fulfillment=self.value())
@@ -86,7 +90,7 @@ class FulfillmentAdminMixin:
     @admin.display(description="Fulfilment")
     def fulfillment_panel(self, order: Order) -> str:
         if not order.fulfillment:
-            return "Nothing to ship" if order.status == Order.Status.PAID else "-"
+            return "Nothing to ship" if order.was_paid else "-"
         if order.fulfillment == Fulfillment.UNFULFILLED:
             return format_html(
                 '{} <a href="{}">Mark shipped…</a>',
@@ -106,7 +110,7 @@ class FulfillmentAdminMixin:
     ) -> HttpResponse | None:
         orders = list(
             queryset.filter(
-                status=Order.Status.PAID, fulfillment=Fulfillment.UNFULFILLED
+                status__in=SHIPPABLE_STATUSES, fulfillment=Fulfillment.UNFULFILLED
             ).order_by("pk")
         )
         if not orders:
@@ -144,7 +148,7 @@ class FulfillmentAdminMixin:
         order = get_object_or_404(Order, pk=order_id)
         change_url = reverse("admin:payments_order_change", args=[order.pk])
         if (
-            order.status != Order.Status.PAID
+            order.status not in SHIPPABLE_STATUSES
             or order.fulfillment != Fulfillment.UNFULFILLED
         ):
             self.message_user(

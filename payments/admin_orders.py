@@ -22,6 +22,7 @@ from django.utils import timezone
 from payments.emails import order_email_requeue
 from payments.models import Order, OrderEmail, OrderProblem
 from payments.orders import bar_chart, order_link_revoke, orders_csv_rows, sales_per_day
+from payments.shipping import SHIPPABLE_STATUSES
 from storefront.money import format_money
 
 DASHBOARD_DAYS = 30
@@ -86,7 +87,7 @@ class OrderAdminToolsMixin:
                 **axis,
             ),
             # Paid and not yet shipped; fulfilment is still to come, so: paid.
-            "to_ship": Order.objects.filter(status=Order.Status.PAID).count(),
+            "to_ship": Order.objects.filter(status__in=SHIPPABLE_STATUSES).count(),
             # Read through the unresolved problems' partial index.
             "needs_attention": OrderProblem.objects.filter(resolved_at__isnull=True)
             .values("order")

@@ -25,7 +25,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from payments import stripe_api
-from payments.fulfillment import is_uuid, order_sync_with_session, order_transition
+from payments.fulfillment import (
+    is_uuid,
+    order_sync_with_checkout_session,
+    order_transition,
+)
 from payments.models import Order, OrderItem
 from payments.shipping import shipping_session_params
 from storefront.cart import Cart, CartContents, SettledCheckouts
@@ -235,15 +239,17 @@ def own_checkouts_holding(
 def checkouts_holding_stock_expire(*, orders: Iterable[Order]) -> None:
     """Expire a shopper's earlier checkouts so that a new cart can have their stock.
 
-    Call it outside any transaction or lock: it waits on Stripe. A session that
-    is no longer open (paid meanwhile) is settled as Stripe has it.
+    Call it outside any transaction or lock: it waits on Stripe. A Checkout
+    Session no longer open (paid meanwhile) is settled as Stripe has it.
     """
     for order in orders:
         try:
-            session = stripe_api.checkout_session_expire(order.checkout_session_id)
+            checkout_session = stripe_api.checkout_session_expire(
+                order.checkout_session_id
+            )
         except stripe_api.StripeUnavailable:
             try:
-                session = stripe_api.checkout_session_retrieve(
+                checkout_session = stripe_api.checkout_session_retrieve(
                     order.checkout_session_id
                 )
             except stripe_api.StripeUnavailable as error:
@@ -253,7 +259,9 @@ def checkouts_holding_stock_expire(*, orders: Iterable[Order]) -> None:
                     error,
                 )
                 continue
-        order_sync_with_session(session=session, by="checkout:cart-changed")
+        order_sync_with_checkout_session(
+            checkout_session=checkout_session, by="checkout:cart-changed"
+        )
 
 
 def checkout_session_create(*, order: Order, success_url: str, cancel_url: str) -> str:

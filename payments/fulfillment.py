@@ -1,8 +1,10 @@
 """The order's life: the one place where an order changes status.
 
-PENDING moves to PAID, FAILED or EXPIRED, once; the other states are final. The
-webhook, the success page and the reconciler all call ``order_sync_with_session``,
-so any number of them, in any order and at the same time, move an order once.
+PENDING moves to PAID, FAILED or EXPIRED, once; FAILED and EXPIRED are final. A
+paid order moves between PAID, PARTIALLY_REFUNDED and REFUNDED only as the
+refunds Stripe confirms add up (``order_refund_status_update``). The webhook, the
+success page and the reconciler all call ``order_sync_with_checkout_session``, so any
+number of them, in any order and at the same time, move an order once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from payments.emails import order_paid_emails_queue
-from payments.models import Order, OrderItem, OrderProblem
+from payments.models import PAID_STATUSES, Order, OrderItem, OrderProblem, Refund
 from payments.shipping import shipping_amount, shipping_fields, shipping_mismatch
 from storefront.stock import stock_release, stock_sell
 
@@ -83,6 +85,44 @@ def order_transition(
     return Transition(order=order, changed=True, previous=previous)
 
 
+def order_refund_status_update(*, order: Order, by: str) -> bool:
+    """Set a paid order's status from the refunds Stripe has confirmed.
+
+    Call it inside the transaction that holds the order's row lock (``order``
+    read with ``select_for_update``); return whether the status changed.
+    """
+    if order.status not in PAID_STATUSES:
+        return False
+    refunded = sum(
+        order.refunds.filter(status=Refund.Status.SUCCEEDED).values_list(
+            "amount_cents", flat=True
+        )
+    )
+    to = Status.PAID
+    if refunded >= order.total_cents:
+        to = Status.REFUNDED
+    elif refunded:
+        to = Status.PARTIALLY_REFUNDED
+    previous = order.status
+    if to == previous:
+        return False
+    now = timezone.now()
+    order.status = to
+    order.status_history = [
+        *order.status_history,
+        {"at": now.isoformat(), "from": previous, "to": to, "by": by},
+    ]
+    order.save(update_fields=["status", "status_history", "updated_at"])
+    logger.info(
+        "order %s: order_id=%s by=%s refunded_cents=%s",
+        to,
+        order.public_id,
+        by,
+        refunded,
+    )
+    return True
+
+
 def _order_stock_settle(order: Order) -> None:
     """Sell the units checkout held for a paid order; free them for any other end.
 
@@ -121,17 +161,17 @@ def order_problems_resolve(*, orders: QuerySet[Order], by: str) -> int:
     ).update(resolved_at=timezone.now(), resolved_by=by[:100])
 
 
-def order_references(session: Mapping[str, Any]) -> list[str]:
+def order_references(checkout_session: Mapping[str, Any]) -> list[str]:
     """Return the order ids the shop put into a Checkout Session."""
-    metadata = session.get("metadata")
+    metadata = checkout_session.get("metadata")
     candidates = [
-        session.get("client_reference_id"),
+        checkout_session.get("client_reference_id"),
         metadata.get("order_id") if isinstance(metadata, Mapping) else None,
     ]
     return list(dict.fromkeys(str(c) for c in candidates if c and is_uuid(c)))
 
 
-def order_for_session(session: Mapping[str, Any]) -> Order:
+def order_for_checkout_session(checkout_session: Mapping[str, Any]) -> Order:
     """Return the order a Checkout Session was created for.
 
     The order is committed before Stripe is asked for the session and named in
@@ -139,22 +179,23 @@ def order_for_session(session: Mapping[str, Any]) -> Order:
     before checkout has saved the session's id. A session that names an order
     already holding another session is not that order's: the shop made only one.
     """
-    session_id = session.get("id")
-    query = Q(checkout_session_id=session_id)
-    references = order_references(session)
+    checkout_session_id = checkout_session.get("id")
+    query = Q(checkout_session_id=checkout_session_id)
+    references = order_references(checkout_session)
     if references:
         query |= Q(public_id__in=references) & (
-            Q(checkout_session_id__isnull=True) | Q(checkout_session_id=session_id)
+            Q(checkout_session_id__isnull=True)
+            | Q(checkout_session_id=checkout_session_id)
         )
-    order = Order.objects.filter(query).first() if session_id else None
+    order = Order.objects.filter(query).first() if checkout_session_id else None
     if order is None:
-        raise OrderNotFound(f"No order for Checkout Session {session_id!r}.")
+        raise OrderNotFound(f"No order for Checkout Session {checkout_session_id!r}.")
     return order
 
 
-def order_sync_with_session(
+def order_sync_with_checkout_session(
     *,
-    session: Mapping[str, Any],
+    checkout_session: Mapping[str, Any],
     by: str,
     event_type: str = "",
     payment_failed: str = "",
@@ -165,9 +206,9 @@ def order_sync_with_session(
     async_payment_succeeded or _failed event (or the reconciler, which asks the
     PaymentIntent and passes ``payment_failed``) settles it later.
     """
-    order = order_for_session(session)
+    order = order_for_checkout_session(checkout_session)
     previous = order.status
-    details = _details(session)
+    details = _details(checkout_session)
 
     if event_type == ASYNC_PAYMENT_FAILED:
         payment_failed = "The delayed payment failed."
@@ -179,14 +220,13 @@ def order_sync_with_session(
             reason=payment_failed,
             **details,
         )
-    if session.get("status") == "expired":
+    status = checkout_session.get("status")
+    if status == "expired":
         return order_transition(order_id=order.pk, to=Status.EXPIRED, by=by, **details)
     # A tuple, not a set: a signed but odd payload may hold a list here.
-    if session.get("status") == "complete" and session.get("payment_status") in (
-        "paid",
-        "no_payment_required",
-    ):
-        mismatch = _amount_mismatch(order, session)
+    payment_status = checkout_session.get("payment_status")
+    if status == "complete" and payment_status in ("paid", "no_payment_required"):
+        mismatch = _amount_mismatch(order, checkout_session)
         if mismatch:
             return _record_mismatch(order, mismatch, by=by)
         return order_transition(
@@ -194,38 +234,38 @@ def order_sync_with_session(
             to=Status.PAID,
             by=by,
             **details,
-            **shipping_fields(order, session),
+            **shipping_fields(order, checkout_session),
         )
     if details and order.status == Status.PENDING:
         Order.objects.filter(pk=order.pk, status=Status.PENDING).update(**details)
     return Transition(order=order, changed=False, previous=previous)
 
 
-def _details(session: Mapping[str, Any]) -> dict[str, Any]:
+def _details(checkout_session: Mapping[str, Any]) -> dict[str, Any]:
     details: dict[str, Any] = {}
-    if isinstance(session.get("id"), str) and session["id"]:
-        details["checkout_session_id"] = session["id"][:255]
-    payment_intent = session.get("payment_intent")
+    if isinstance(checkout_session.get("id"), str) and checkout_session["id"]:
+        details["checkout_session_id"] = checkout_session["id"][:255]
+    payment_intent = checkout_session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
     if isinstance(payment_intent, str):
         details["payment_intent_id"] = payment_intent[:255]
-    customer = session.get("customer_details")
+    customer = checkout_session.get("customer_details")
     if not isinstance(customer, Mapping):
         customer = {}
-    email = customer.get("email") or session.get("customer_email")
+    email = customer.get("email") or checkout_session.get("customer_email")
     if isinstance(email, str):
         details["customer_email"] = email[:254]
     return details
 
 
-def _amount_mismatch(order: Order, session: Mapping[str, Any]) -> str:
-    amount = session.get("amount_total")
-    currency = str(session.get("currency") or "").lower()
+def _amount_mismatch(order: Order, checkout_session: Mapping[str, Any]) -> str:
+    amount = checkout_session.get("amount_total")
+    currency = str(checkout_session.get("currency") or "").lower()
     # Stripe charged the items' subtotal plus the shipping rate chosen.
-    expected = order.subtotal_cents + shipping_amount(session)
+    expected = order.subtotal_cents + shipping_amount(checkout_session)
     if amount == expected and currency == order.currency:
-        mismatch = shipping_mismatch(order, session)
+        mismatch = shipping_mismatch(order, checkout_session)
         return f"{mismatch} Not marked paid." if mismatch else ""
     return (
         f"Amount mismatch: Stripe says {amount} {currency}, "
@@ -245,7 +285,7 @@ def _record_mismatch(order: Order, mismatch: str, *, by: str) -> Transition:
 
 
 def order_sync_with_payment_intent(
-    *, session: Mapping[str, Any], payment_intent: Mapping[str, Any], by: str
+    *, checkout_session: Mapping[str, Any], payment_intent: Mapping[str, Any], by: str
 ) -> Transition:
     """Settle a completed, unpaid session's order from its PaymentIntent.
 
@@ -255,7 +295,7 @@ def order_sync_with_payment_intent(
     """
     status = payment_intent.get("status")
     if status == "succeeded":
-        order = order_for_session(session)
+        order = order_for_checkout_session(checkout_session)
         amount = payment_intent.get("amount_received", payment_intent.get("amount"))
         currency = str(payment_intent.get("currency") or "").lower()
         if amount != order.total_cents or currency != order.currency:
@@ -264,16 +304,16 @@ def order_sync_with_payment_intent(
                 f"the order says {order.total_cents} {order.currency}. Not marked paid."
             )
             return _record_mismatch(order, mismatch, by=by)
-        return order_sync_with_session(
-            session={**session, "payment_status": "paid"}, by=by
+        return order_sync_with_checkout_session(
+            checkout_session={**checkout_session, "payment_status": "paid"}, by=by
         )
     if status in {"requires_payment_method", "canceled"}:
-        return order_sync_with_session(
-            session=session,
+        return order_sync_with_checkout_session(
+            checkout_session=checkout_session,
             by=by,
             payment_failed=f"The payment failed: its PaymentIntent is {status}.",
         )
-    return order_sync_with_session(session=session, by=by)
+    return order_sync_with_checkout_session(checkout_session=checkout_session, by=by)
 
 
 def _other_checkouts_expire(*, paid_order_id: int) -> None:

@@ -20,6 +20,8 @@ class Order(models.Model):
         PAID = "paid", "Paid"
         FAILED = "failed", "Failed"
         EXPIRED = "expired", "Expired"
+        PARTIALLY_REFUNDED = "partially_refunded", "Partially refunded"
+        REFUNDED = "refunded", "Refunded"
 
     class Fulfillment(models.TextChoices):
         UNFULFILLED = "unfulfilled", "Not shipped yet"
@@ -33,7 +35,7 @@ class Order(models.Model):
         max_length=64, unique=True, default=order_access_token_new, editable=False
     )
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.PENDING
+        max_length=20, choices=Status.choices, default=Status.PENDING
     )
     # What Stripe charges: the items' subtotal plus shipping, known once paid.
     total_cents = models.PositiveIntegerField()
@@ -86,10 +88,20 @@ class Order(models.Model):
         ordering = ["-created_at"]
         permissions = [
             ("reconcile_order", "Can ask Stripe about orders and update them"),
+            ("refund_order", "Can refund orders through Stripe"),
         ]
         constraints = [
             models.CheckConstraint(
-                condition=models.Q(status__in=["pending", "paid", "failed", "expired"]),
+                condition=models.Q(
+                    status__in=[
+                        "pending",
+                        "paid",
+                        "failed",
+                        "expired",
+                        "partially_refunded",
+                        "refunded",
+                    ]
+                ),
                 name="order_status_valid",
             ),
             models.CheckConstraint(
@@ -116,6 +128,8 @@ class Order(models.Model):
             models.Index(fields=["status", "created_at"]),
             models.Index(fields=["shopper_key", "status", "-paid_at"]),
             models.Index(fields=["-created_at"]),
+            # Refund and dispute events name the PaymentIntent, not the order.
+            models.Index(fields=["payment_intent_id"], name="order_payment_intent_idx"),
             # The admin's "to ship" filter: paid orders not yet shipped.
             models.Index(
                 fields=["paid_at"],
@@ -138,10 +152,22 @@ class Order(models.Model):
         return reverse("payments:order-detail", args=[self.access_token])
 
     @property
+    def was_paid(self) -> bool:
+        return self.status in PAID_STATUSES
+
+    @property
     def problem(self) -> str:
         """Return the newest unresolved problem's text, or "" if there is none."""
         problem = self.problems.filter(resolved_at__isnull=True).first()
         return problem.message if problem else ""
+
+
+# An order that was paid, whatever has been refunded of it since.
+PAID_STATUSES = (
+    Order.Status.PAID,
+    Order.Status.PARTIALLY_REFUNDED,
+    Order.Status.REFUNDED,
+)
 
 
 class OrderProblem(models.Model):
@@ -270,3 +296,91 @@ class OrderEmail(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()} for {self.order} to {self.recipient}"
+
+
+class Refund(models.Model):
+    """Money given back on a paid order, asked by an admin or made in Stripe."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELED = "canceled", "Canceled"
+
+    class Reason(models.TextChoices):
+        # Stripe's list; a dashboard refund may have none.
+        DUPLICATE = "duplicate", "Duplicate"
+        FRAUDULENT = "fraudulent", "Fraudulent"
+        REQUESTED_BY_CUSTOMER = "requested_by_customer", "Requested by customer"
+
+    # Also the idempotency key's root and the metadata that finds the row again
+    # when Stripe's event arrives before its id is saved.
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="refunds")
+    amount_cents = models.PositiveIntegerField()
+    stripe_refund_id = models.CharField(
+        max_length=255, unique=True, null=True, blank=True
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.PENDING
+    )
+    reason = models.CharField(max_length=30, choices=Reason.choices, blank=True)
+    # "admin:<username>" or "Stripe dashboard".
+    requested_by = models.CharField(max_length=100)
+    # Put the order's items back in stock once the refund succeeds.
+    restock = models.BooleanField(default=False)
+    restocked_at = models.DateTimeField(null=True, blank=True)
+    failure_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(amount_cents__gt=0), name="refund_amount_positive"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(
+                    status__in=["pending", "succeeded", "failed", "canceled"]
+                ),
+                name="refund_status_valid",
+            ),
+        ]
+        indexes = [
+            # The reconciler's list: the few refunds still waiting for Stripe.
+            models.Index(
+                fields=["created_at"],
+                condition=models.Q(status="pending"),
+                name="refund_pending_idx",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"Refund {self.stripe_refund_id or self.public_id} of {self.order}"
+
+
+class Dispute(models.Model):
+    """A chargeback the shopper's bank opened on an order's payment."""
+
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    stripe_dispute_id = models.CharField(max_length=255, unique=True)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    reason = models.CharField(max_length=50)
+    # Stripe's: warning_needs_response, needs_response, under_review, won, lost...
+    status = models.CharField(max_length=30)
+    evidence_due_by = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+    closed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"Dispute {self.stripe_dispute_id} of {self.order}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status not in ("won", "lost", "prevented", "warning_closed")

@@ -9,7 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from payments.emails import order_number
-from payments.models import Order
+from payments.models import Order, Refund
 
 # secrets.token_urlsafe(32): 43 characters. Anything else is not looked up.
 ACCESS_TOKEN = re.compile(r"^[A-Za-z0-9_-]{43}$")
@@ -19,6 +19,8 @@ STATUS_WORDS = {
     Order.Status.PAID: "Paid. We are preparing your order.",
     Order.Status.FAILED: "The payment did not go through. Nothing was charged.",
     Order.Status.EXPIRED: "The checkout expired before payment. Nothing was charged.",
+    Order.Status.PARTIALLY_REFUNDED: "Paid; part of it has been refunded.",
+    Order.Status.REFUNDED: "Refunded.",
 }
 
 
@@ -35,6 +37,10 @@ def order_detail(request: HttpRequest, token: str) -> HttpResponse:
             "order": order,
             "order_number": order_number(order),
             "items": order.items.all(),
+            # Failed and canceled refunds gave nothing back: the shopper sees none.
+            "refunds": order.refunds.filter(
+                status__in=[Refund.Status.PENDING, Refund.Status.SUCCEEDED]
+            ).order_by("created_at", "id"),
             "status_words": STATUS_WORDS.get(order.status, order.get_status_display()),
         }
         response = render(request, "payments/order_detail.html", context)

@@ -15,8 +15,8 @@ from django.utils import timezone
 from payments import stripe_api
 from payments.fulfillment import (
     Transition,
+    order_sync_with_checkout_session,
     order_sync_with_payment_intent,
-    order_sync_with_session,
     order_transition,
 )
 from payments.models import Order, OrderProblem
@@ -56,8 +56,10 @@ def order_reconcile(*, order: Order) -> Reconciled:
         )
     else:
         try:
-            session = stripe_api.checkout_session_retrieve(order.checkout_session_id)
-            transition = _sync(order, session)
+            checkout_session = stripe_api.checkout_session_retrieve(
+                order.checkout_session_id
+            )
+            transition = _sync(order, checkout_session)
         except stripe_api.StripeUnavailable as error:
             return Reconciled(
                 order=order,
@@ -71,26 +73,28 @@ def order_reconcile(*, order: Order) -> Reconciled:
     )
 
 
-def _sync(order: Order, session: Mapping[str, Any]) -> Transition:
-    payment_intent = session.get("payment_intent")
+def _sync(order: Order, checkout_session: Mapping[str, Any]) -> Transition:
+    payment_intent = checkout_session.get("payment_intent")
     if isinstance(payment_intent, Mapping):
         payment_intent = payment_intent.get("id")
     if (
-        session.get("status") == "complete"
-        and session.get("payment_status") == "unpaid"
+        checkout_session.get("status") == "complete"
+        and checkout_session.get("payment_status") == "unpaid"
         and isinstance(payment_intent, str)
     ):
         # A delayed payment whose outcome event never came: its PaymentIntent knows.
         return order_sync_with_payment_intent(
-            session=session,
+            checkout_session=checkout_session,
             payment_intent=stripe_api.payment_intent_retrieve(payment_intent),
             by="reconcile",
         )
-    if session.get("status") == "open":
+    if checkout_session.get("status") == "open":
         paid_order = shopper_paid_since(order)
         if paid_order is not None:
             return checkout_expire(order=order, paid_order=paid_order)
-    return order_sync_with_session(session=session, by="reconcile")
+    return order_sync_with_checkout_session(
+        checkout_session=checkout_session, by="reconcile"
+    )
 
 
 def order_check_with_stripe(*, order: Order, by: str) -> Order:
@@ -116,12 +120,16 @@ def order_check_with_stripe(*, order: Order, by: str) -> Order:
         order.refresh_from_db()
         return order
     try:
-        session = stripe_api.checkout_session_retrieve(order.checkout_session_id)
+        checkout_session = stripe_api.checkout_session_retrieve(
+            order.checkout_session_id
+        )
     except stripe_api.StripeUnavailable as error:
         # The webhook or the reconciler will settle it; say it is processing.
         logger.warning("%s: order_id=%s %s", by, order.public_id, error)
         return order
-    return order_sync_with_session(session=session, by=by).order
+    return order_sync_with_checkout_session(
+        checkout_session=checkout_session, by=by
+    ).order
 
 
 def stale_pending_orders(*, older_than: timedelta) -> Iterator[Order]:

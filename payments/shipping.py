@@ -24,9 +24,12 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from payments.emails import order_shipped_email_queue
 from payments.models import Order
 
 Fulfillment = Order.Fulfillment
+# A partly refunded order still has goods to send; a fully refunded one has not.
+SHIPPABLE_STATUSES = (Order.Status.PAID, Order.Status.PARTIALLY_REFUNDED)
 
 
 @dataclass(frozen=True)
@@ -89,17 +92,17 @@ def shipping_session_params(*, order: Order) -> dict[str, Any]:
     }
 
 
-def shipping_amount(session: Mapping[str, Any]) -> int:
+def shipping_amount(checkout_session: Mapping[str, Any]) -> int:
     """Return the shipping Stripe charged for a session, in cents."""
-    amount = _mapping(session.get("total_details")).get("amount_shipping")
+    amount = _mapping(checkout_session.get("total_details")).get("amount_shipping")
     if amount is None:
-        amount = _mapping(session.get("shipping_cost")).get("amount_total")
+        amount = _mapping(checkout_session.get("shipping_cost")).get("amount_total")
     return amount if type(amount) is int else 0
 
 
-def shipping_mismatch(order: Order, session: Mapping[str, Any]) -> str:
+def shipping_mismatch(order: Order, checkout_session: Mapping[str, Any]) -> str:
     """Return why a paid session's shipping is not one the order was offered."""
-    charged = shipping_amount(session)
+    charged = shipping_amount(checkout_session)
     if not order.requires_shipping:
         if charged:
             return f"Shipping of {charged} charged for an order that ships nothing."
@@ -110,23 +113,25 @@ def shipping_mismatch(order: Order, session: Mapping[str, Any]) -> str:
     ]
     if charged not in offered:
         return f"Shipping of {charged} charged; the rates offered were {offered}."
-    if not _shipping_details(session):
+    if not _shipping_details(checkout_session):
         return "No shipping address was collected for an order that needs one."
     return ""
 
 
-def shipping_fields(order: Order, session: Mapping[str, Any]) -> dict[str, Any]:
+def shipping_fields(
+    order: Order, checkout_session: Mapping[str, Any]
+) -> dict[str, Any]:
     """Return the order's fields for a paid session: recipient, rate, amounts."""
     if not order.requires_shipping:
         return {}
-    charged = shipping_amount(session)
-    details = _shipping_details(session)
+    charged = shipping_amount(checkout_session)
+    details = _shipping_details(checkout_session)
     address = _mapping(details.get("address"))
-    customer = _mapping(session.get("customer_details"))
+    customer = _mapping(checkout_session.get("customer_details"))
     fields = {
         "shipping_cents": charged,
         "total_cents": order.subtotal_cents + charged,
-        "shipping_rate_name": _rate_name(order, session, charged),
+        "shipping_rate_name": _rate_name(order, checkout_session, charged),
         "shipping_name": details.get("name"),
         "shipping_line1": address.get("line1"),
         "shipping_line2": address.get("line2"),
@@ -157,13 +162,13 @@ def _mapping(value: object) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _shipping_details(session: Mapping[str, Any]) -> Mapping[str, Any]:
-    collected = _mapping(session.get("collected_information"))
+def _shipping_details(checkout_session: Mapping[str, Any]) -> Mapping[str, Any]:
+    collected = _mapping(checkout_session.get("collected_information"))
     return _mapping(collected.get("shipping_details"))
 
 
-def _rate_name(order: Order, session: Mapping[str, Any], charged: int) -> str:
-    rate = _mapping(session.get("shipping_cost")).get("shipping_rate")
+def _rate_name(order: Order, checkout_session: Mapping[str, Any], charged: int) -> str:
+    rate = _mapping(checkout_session.get("shipping_cost")).get("shipping_rate")
     if isinstance(rate, Mapping) and rate.get("display_name"):
         return str(rate["display_name"])
     # Unexpanded, the session names the rate by id only: the amount tells which
@@ -215,7 +220,7 @@ def _orders_move(
     ids = sorted(set(order_ids))
     orders = list(
         Order.objects.select_for_update()
-        .filter(pk__in=ids, status=Order.Status.PAID, fulfillment=expected)
+        .filter(pk__in=ids, status__in=SHIPPABLE_STATUSES, fulfillment=expected)
         .order_by("pk")
     )
     now = timezone.now().isoformat()
@@ -228,4 +233,10 @@ def _orders_move(
             {"at": now, "from": expected, "to": to, "by": by},
         ]
         order.save()
+        if to == Fulfillment.SHIPPED:
+            order_shipped_email_queue(
+                order=order,
+                carrier=order.carrier,
+                tracking_number=order.tracking_number,
+            )
     return FulfillmentMove(moved=orders, skipped=len(ids) - len(orders))

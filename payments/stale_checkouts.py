@@ -18,9 +18,9 @@ from payments.fulfillment import (
     OrderNotFound,
     Transition,
     order_problem_record,
-    order_sync_with_session,
+    order_sync_with_checkout_session,
 )
-from payments.models import Order
+from payments.models import PAID_STATUSES, Order
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,7 @@ def shopper_paid_since(order: Order) -> Order | None:
     return (
         Order.objects.filter(
             shopper_key=order.shopper_key,
-            status=Order.Status.PAID,
+            status__in=PAID_STATUSES,
             paid_at__gte=order.created_at,
         )
         .exclude(pk=order.pk)
@@ -54,7 +54,7 @@ def shopper_paid_since(order: Order) -> Order | None:
 def shopper_other_checkouts_expire(*, paid_order_id: int) -> list[Transition]:
     """Expire the other open Checkout Sessions of a paid order's shopper."""
     paid_order = Order.objects.get(pk=paid_order_id)
-    if paid_order.status != Order.Status.PAID:
+    if not paid_order.was_paid:
         return []
     transitions = [
         checkout_expire(order=order, paid_order=paid_order)
@@ -108,28 +108,32 @@ def checkout_expire(*, order: Order, paid_order: Order) -> Transition:
     """
     by = f"{BY}:{paid_order.public_id}"
     try:
-        session = stripe_api.checkout_session_expire(order.checkout_session_id)
+        checkout_session = stripe_api.checkout_session_expire(order.checkout_session_id)
     except stripe_api.StripeUnavailable as error:
-        session = _session_if_closed(order, error, by=by)
-        if session is None:
+        checkout_session = _checkout_session_if_closed(order, error, by=by)
+        if checkout_session is None:
             return Transition(order=order, changed=False, previous=order.status)
     try:
-        transition = order_sync_with_session(session=session, by=by)
+        transition = order_sync_with_checkout_session(
+            checkout_session=checkout_session, by=by
+        )
     except OrderNotFound:
         return Transition(order=order, changed=False, previous=order.status)
     double_payments_flag(order=transition.order)
     return transition
 
 
-def _session_if_closed(
+def _checkout_session_if_closed(
     order: Order, error: stripe_api.StripeUnavailable, *, by: str
 ) -> dict | None:
     try:
-        session = stripe_api.checkout_session_retrieve(order.checkout_session_id)
+        checkout_session = stripe_api.checkout_session_retrieve(
+            order.checkout_session_id
+        )
     except stripe_api.StripeUnavailable:
-        session = None
-    if session is not None and session.get("status") != "open":
-        return session
+        checkout_session = None
+    if checkout_session is not None and checkout_session.get("status") != "open":
+        return checkout_session
     logger.warning("stale checkout not expired: order_id=%s %s", order.public_id, error)
     order_problem_record(
         order_id=order.pk,

@@ -55,6 +55,9 @@ WEBHOOK_MAX_DEPTH = 32
 # they go into URLs and headers of requests to Stripe.
 STRIPE_ID = re.compile(r"[A-Za-z0-9_]{1,255}")
 CHECKOUT_SESSION_ID = re.compile(r"cs_[A-Za-z0-9_]{1,252}")
+REFUND_ID = re.compile(r"(re|pyr)_[A-Za-z0-9_]{1,251}")
+CHARGE_ID = re.compile(r"(ch|py)_[A-Za-z0-9_]{1,252}")
+DISPUTE_ID = re.compile(r"(dp|du)_[A-Za-z0-9_]{1,252}")
 
 
 def is_configured() -> bool:
@@ -137,6 +140,32 @@ def payment_intent_retrieve(payment_intent_id: str) -> dict:
     return _call(
         "Retrieving the PaymentIntent", payment_intents.retrieve, payment_intent_id
     )
+
+
+def refund_create(*, params: dict, idempotency_key: str) -> dict:
+    """Ask Stripe to refund (part of) a payment; return the refund."""
+    return _call(
+        "Creating the refund",
+        client().v1.refunds.create,
+        params=params,
+        options={"idempotency_key": idempotency_key},
+    )
+
+
+def refund_retrieve(refund_id: str) -> dict:
+    """Return a refund as Stripe has it now."""
+    return _call("Retrieving the refund", client().v1.refunds.retrieve, refund_id)
+
+
+def refunds_list(*, payment_intent: str = "", charge: str = "") -> list[dict]:
+    """Return the refunds of a payment (a PaymentIntent or a charge), newest first."""
+    params: dict[str, Any] = {"limit": 100}
+    if payment_intent:
+        params["payment_intent"] = payment_intent
+    if charge:
+        params["charge"] = charge
+    page = _call("Listing the refunds", client().v1.refunds.list, params=params)
+    return list(page.get("data") or [])
 
 
 def webhook_event_verify(*, payload: bytes, signature: str) -> dict:

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from datetime import timedelta
 
@@ -14,7 +13,6 @@ from django.http import (
     JsonResponse,
 )
 from django.shortcuts import render
-from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
@@ -43,7 +41,6 @@ from storefront.session_lock import session_lock
 
 logger = logging.getLogger(__name__)
 
-SESSION_ID = re.compile(r"^cs_[A-Za-z0-9_]{1,250}$")
 # How often, at most, a processing order's page reloads itself without JavaScript.
 MIN_RELOAD_SECONDS = 15
 # Checkout Session events are a few kilobytes; refuse anything far larger unread.
@@ -116,16 +113,21 @@ def checkout_continue(request: HtmxHttpRequest, public_id: uuid.UUID) -> HttpRes
 @session_page
 @vary_on_headers("HX-Request")
 def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
-    session_id = request.GET.get("session_id", "")
+    # Stripe names the Checkout Session in the success URL.
+    checkout_session_id = request.GET.get("session_id", "")
     shopper = request.session.get(SHOPPER_SESSION_KEY)
     order = None
-    if SESSION_ID.match(session_id) and shopper:
+    if stripe_api.CHECKOUT_SESSION_ID.fullmatch(checkout_session_id) and shopper:
         order = Order.objects.filter(
-            checkout_session_id=session_id, shopper_key=shopper
+            checkout_session_id=checkout_session_id, shopper_key=shopper
         ).first()
     if order is None:
-        # Someone else's session, or none at all: show nothing about it.
-        return render(request, "payments/order_not_found.html", status=404)
+        # Someone else's Checkout Session, or none at all: show nothing. A
+        # poll whose session ended swaps in the message, not a whole page.
+        template = "payments/order_not_found.html"
+        if request.htmx:
+            template += "#not_found"
+        return render(request, template, status=404)
 
     order = order_check_with_stripe(order=order, by="success-page")
 
@@ -137,17 +139,12 @@ def checkout_success(request: HtmxHttpRequest) -> HttpResponse:
         # A whole page reloaded (no JavaScript) restarts a screen reader.
         "reload_seconds": max(poll_seconds, MIN_RELOAD_SECONDS),
     }
-    if not request.htmx:
-        return render(request, "payments/checkout_success.html", context)
-    html = render_to_string(
-        "payments/checkout_success.html#order_status", context, request
-    )
-    html += render_to_string(
-        "base.html#cart_count",
-        {"cart_count": Cart(request.session).count, "oob": True},
-        request,
-    )
-    return HttpResponse(html)
+    template = "payments/checkout_success.html"
+    if request.htmx:
+        # The order's status, and the cart's count out of band: a paid order
+        # has emptied the cart.
+        template += "#status_swap"
+    return render(request, template, context)
 
 
 def poll_interval(order: Order) -> int:

@@ -14,6 +14,8 @@ takes from another.
   ``order_transition`` moves an order out of PENDING once): paid, the units are
   sold (``stock_sell``); failed or expired, they are free again
   (``stock_release``).
+- A refunded order's units can go back on sale, when the admin says so
+  (``stock_restock``): sold units become free ones again.
 
 Rows are always changed in product-id order, so two checkouts that share
 products lock them in the same order and cannot deadlock (PostgreSQL); SQLite
@@ -121,6 +123,18 @@ def stock_release(quantities: Mapping[int, int]) -> None:
         quantity = quantities[product_id]
         Product.objects.filter(pk=product_id).update(
             reserved=F("reserved") - quantity, stock=F("stock") + quantity
+        )
+
+
+def stock_restock(quantities: Mapping[int, int]) -> None:
+    """Put sold units back on sale (a refunded order's goods came back).
+
+    A product that stopped counting its stock meanwhile keeps ``stock`` empty.
+    """
+    for product_id in sorted(quantities):
+        quantity = quantities[product_id]
+        Product.objects.filter(pk=product_id, sold__gte=quantity).update(
+            sold=F("sold") - quantity, stock=F("stock") + quantity
         )
 
 

@@ -6,17 +6,24 @@
 -- many shoppers' sessions, or many webhook events (a thread that runs out of
 -- events starts again, and the repeats take the idempotent path).
 --
--- done() prints one line starting with BENCH_JSON for bench/run.py to read.
+-- done() prints one line starting with BENCH_JSON for bench/run.py to read,
+-- with "repeated": the requests that threads sent a second time or more (a
+-- checkout may be sent once only).
 
 local thread_counter = 0
+local threads = {}
 
 function setup(thread)
   thread:set("thread_index", thread_counter)
   thread_counter = thread_counter + 1
+  threads[#threads + 1] = thread
 end
 
 local requests = {}
 local position = 0
+-- Globals, for done() to read from each thread.
+lines = 0
+sent = 0
 
 local function split(line)
   local fields = {}
@@ -45,22 +52,29 @@ function init(args)
   if #requests == 0 then
     error("no requests for thread " .. thread_index)
   end
+  lines = #requests
 end
 
 function request()
+  sent = sent + 1
   position = position % #requests + 1
   return requests[position]
 end
 
 function done(summary, latency)
   local errors = summary.errors
+  local repeated = 0
+  for _, thread in ipairs(threads) do
+    repeated = repeated + math.max(0, thread:get("sent") - thread:get("lines"))
+  end
   io.write(string.format(
     'BENCH_JSON {"requests": %d, "duration_us": %d, "p50_us": %d, "p99_us": %d, '
       .. '"max_us": %d, "connect_errors": %d, "read_errors": %d, '
-      .. '"write_errors": %d, "status_errors": %d, "timeouts": %d}\n',
+      .. '"write_errors": %d, "status_errors": %d, "timeouts": %d, '
+      .. '"repeated": %d}\n',
     summary.requests, summary.duration,
     math.floor(latency:percentile(50)), math.floor(latency:percentile(99)),
     latency.max, errors.connect, errors.read, errors.write, errors.status,
-    errors.timeout
+    errors.timeout, repeated
   ))
 end

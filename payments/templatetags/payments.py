@@ -7,13 +7,14 @@ from django.db.models import Q
 
 from payments.checkout import SHOPPER_SESSION_KEY
 from payments.fulfillment import is_uuid
-from payments.models import Order
+from payments.models import PAID_STATUSES, Order
 
 register = template.Library()
 
 RECENT_ORDERS = 10
-# "Your orders" shows these, and pending orders whose payment is processing.
-SHOPPER_ORDER_STATUSES = (Order.Status.PAID, Order.Status.FAILED)
+# "Your orders" shows these (refunded orders too), and pending orders whose payment
+# is processing.
+SHOPPER_ORDER_STATUSES = (*PAID_STATUSES, Order.Status.FAILED)
 
 
 @register.filter
@@ -57,7 +58,7 @@ def checkout_form(context: template.Context) -> dict:
 
 @register.inclusion_tag("payments/_your_orders.html", takes_context=True)
 def your_orders(context: template.Context) -> dict:
-    """Render this browser's paid, processing and failed orders, in two queries."""
+    """Render this browser's paid (or refunded), processing and failed orders."""
     request = context.get("request")
     shopper = request.session.get(SHOPPER_SESSION_KEY) if request else None
     orders: list[Order] = []

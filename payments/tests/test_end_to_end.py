@@ -166,11 +166,11 @@ def test_shopper_back_before_the_webhook_sees_paid_and_the_late_webhook_is_a_no_
 def test_webhook_that_fails_with_500_is_retried_until_the_order_is_paid(
     shopper_at_checkout, live_webhooks, monkeypatch
 ):
-    real_sync = payments.webhooks.order_sync_with_session
+    real_sync = payments.webhooks.order_sync_with_checkout_session
     calls = []
 
     def sync_then_crash_once(**kwargs):
-        calls.append(kwargs["session"]["id"])
+        calls.append(kwargs["checkout_session"]["id"])
         result = real_sync(**kwargs)
         if len(calls) == 1:
             # After the order was marked paid, inside the event's transaction.
@@ -178,7 +178,7 @@ def test_webhook_that_fails_with_500_is_retried_until_the_order_is_paid(
         return result
 
     monkeypatch.setattr(
-        payments.webhooks, "order_sync_with_session", sync_then_crash_once
+        payments.webhooks, "order_sync_with_checkout_session", sync_then_crash_once
     )
     browser, hosted_page = shopper_at_checkout()
     order = Order.objects.get()

@@ -62,7 +62,8 @@ def test_order_page_shows_status_items_and_totals_to_any_browser(
 ):
     assert len(paid_order.access_token) == 43
 
-    with django_assert_max_num_queries(2):
+    # The order, its items, its refunds.
+    with django_assert_max_num_queries(3):
         response = page(paid_order.access_token)
 
     assert response.status_code == 200
@@ -75,6 +76,25 @@ def test_order_page_shows_status_items_and_totals_to_any_browser(
     assert '<th scope="row">Mouse</th><td>$29.99</td><td>2</td><td>$59.98</td>' in html
     assert '<td class="cart__total">$1,059.97</td>' in html
     assert paid_order.get_absolute_url() == f"/orders/{paid_order.access_token}/"
+
+
+def test_order_page_shows_where_a_shipped_order_goes_and_its_tracking(paid_order):
+    Order.objects.filter(pk=paid_order.pk).update(
+        requires_shipping=True,
+        shipping_name="Ada Lovelace",
+        shipping_line1="1 Main St",
+        shipping_city="Springfield",
+        shipping_postal_code="97477",
+        shipping_country="US",
+        fulfillment=Order.Fulfillment.SHIPPED,
+        carrier="UPS",
+        tracking_number="1Z999AA10123456784",
+    )
+
+    html = page(paid_order.access_token).content.decode()
+
+    assert "Ada Lovelace<br>1 Main St<br>97477 Springfield<br>US" in html
+    assert "Shipped with UPS; tracking number 1Z999AA10123456784." in html
 
 
 def test_order_page_keeps_its_address_secret(paid_order):

@@ -257,9 +257,9 @@ def test_a_complete_unpaid_session_follows_its_payment_intent(
 ):
     order = place_order()
     stripe_double.pay(order.checkout_session_id, delayed=True)
-    session = stripe_double.sessions[order.checkout_session_id]
+    checkout_session = stripe_double.sessions[order.checkout_session_id]
     payment_intent = {
-        "id": session["payment_intent"],
+        "id": checkout_session["payment_intent"],
         "object": "payment_intent",
         "amount": order.total_cents,
         "amount_received": order.total_cents if intent_status == "succeeded" else 0,
@@ -268,7 +268,7 @@ def test_a_complete_unpaid_session_follows_its_payment_intent(
     }
 
     order_sync_with_payment_intent(
-        session=session, payment_intent=payment_intent, by="reconcile"
+        checkout_session=checkout_session, payment_intent=payment_intent, by="reconcile"
     )
 
     assert status_of(order) == order_status
@@ -279,9 +279,9 @@ def test_a_succeeded_payment_intent_of_another_amount_is_not_paid(
 ):
     order = place_order()
     stripe_double.pay(order.checkout_session_id, delayed=True)
-    session = stripe_double.sessions[order.checkout_session_id]
+    checkout_session = stripe_double.sessions[order.checkout_session_id]
     payment_intent = {
-        "id": session["payment_intent"],
+        "id": checkout_session["payment_intent"],
         "amount": order.total_cents - 1,
         "amount_received": order.total_cents - 1,
         "currency": "usd",
@@ -289,7 +289,7 @@ def test_a_succeeded_payment_intent_of_another_amount_is_not_paid(
     }
 
     order_sync_with_payment_intent(
-        session=session, payment_intent=payment_intent, by="reconcile"
+        checkout_session=checkout_session, payment_intent=payment_intent, by="reconcile"
     )
 
     assert status_of(order) == Order.Status.PENDING

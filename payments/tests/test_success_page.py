@@ -128,6 +128,22 @@ def test_success_page_for_another_browsers_order_is_404_and_shows_nothing(
     assert order.status == Order.Status.PENDING  # a stranger's visit settles nothing
 
 
+def test_a_poll_whose_session_ended_swaps_in_the_message_not_a_whole_page(
+    cart_with_items, checkout_order, stripe_double, htmx_headers
+):
+    order = checkout_order(cart_with_items)
+    stripe_double.pay(order.checkout_session_id, delayed=True)
+    cart_with_items.cookies.clear()  # signed out, or the session expired
+
+    poll = success_page(cart_with_items, order, **htmx_headers)
+
+    fragment = poll.content.decode()
+    assert poll.status_code == 404
+    assert fragment.strip().startswith('<div id="order-status">')
+    assert NOT_FOUND in fragment
+    assert "<html" not in fragment and "hx-trigger" not in fragment
+
+
 @pytest.mark.parametrize(
     "query",
     [
@@ -386,8 +402,9 @@ def test_a_failed_order_shows_in_your_orders_with_its_status(
 
 
 def test_a_poll_that_finds_the_order_paid_says_so_once_in_the_status(
-    cart_with_items, checkout_order, stripe_double, htmx_headers
+    cart_with_items, checkout_order, stripe_double, htmx_headers, settings
 ):
+    settings.STRIPE_CHECK_INTERVAL_SECONDS = 0  # each poll may ask Stripe
     order = checkout_order(cart_with_items)
     stripe_double.pay(order.checkout_session_id, delayed=True)
 

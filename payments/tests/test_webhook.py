@@ -512,13 +512,15 @@ def test_processing_error_rolls_back_the_event_and_the_order(
     stripe_double, pending_order, monkeypatch
 ):
     event = completed_event(stripe_double, pending_order)
-    real_sync = fulfillment.order_sync_with_session
+    real_sync = fulfillment.order_sync_with_checkout_session
 
     def sync_then_fail(**kwargs):
         real_sync(**kwargs)  # the order is PAID inside the transaction...
         raise RuntimeError("the database went away")  # ...and then it fails
 
-    monkeypatch.setattr("payments.webhooks.order_sync_with_session", sync_then_fail)
+    monkeypatch.setattr(
+        "payments.webhooks.order_sync_with_checkout_session", sync_then_fail
+    )
     client = Client()
     client.raise_request_exception = False
 

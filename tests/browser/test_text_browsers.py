@@ -16,7 +16,6 @@ import shutil
 import subprocess
 from collections.abc import Iterable
 from pathlib import Path
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management import call_command
@@ -74,25 +73,43 @@ class Lynx:
 
     def use(self, url: str, keys: Iterable[str]) -> str:
         """Open ``url``, type ``keys``, quit; return the text lynx drew."""
+        # A space would be lost at the end of its line: lynx reads it in hex.
+        names = ["0x20" if key == " " else key for key in [*keys, "Q"]]
         self.script.write_text(
-            "".join(f"key {key}\n" for key in [*keys, "Q"]), encoding="utf-8"
+            "".join(f"key {name}\n" for name in names), encoding="utf-8"
         )
         screen = self.lynx(f"-cmd_script={self.script}", url)
         return ESCAPES.sub("", screen)
 
-    def submit(self, url: str, button: str, *, text: str | None = None) -> str:
+    def submit(
+        self,
+        url: str,
+        button: str,
+        *,
+        text: str | None = None,
+        fields: dict[str, str] | None = None,
+    ) -> str:
         """Press the submit button labelled ``button``; return the text lynx drew.
 
         With ``text``, first type it into the field just before the button.
+        With ``fields``, first type each value into the text field that follows
+        its label.
         """
         page = self.dump(url)
         # A button shows as "([7]BUTTON) Add Laptop to cart", or with its value.
         number = field_number(page, rf"\(\[(\d+)\][^][)]*\) {re.escape(button)}(?!\w)")
+        typed = {
+            # A text field shows as "Postal code [12]____".
+            field_number(page, rf"{re.escape(label)} \[(\d+)\]"): value
+            for label, value in (fields or {}).items()
+        }
+        if text is not None:
+            typed[number - 1] = text
         keys: list[str] = []
         current = 1  # lynx starts on a page's first link or field
-        if text is not None:
-            keys += down(number - 1 - current) + ["^U", *text]
-            current = number - 1
+        for field, value in sorted(typed.items()):
+            keys += down(field - current) + ["^U", *value]
+            current = field
         keys += down(number - current) + ["^J"]
         return self.use(url, keys)
 
@@ -130,6 +147,15 @@ def fill_cart(lynx: Lynx, shop: str) -> None:
     assert "Cart items: 3" in lynx.dump(f"{shop}/cart/")
 
 
+# What the hosted page asks of a cart that ships.
+SHIPPING_DETAILS = {
+    "Address line 1": "1 Main St",
+    "City": "Springfield",
+    "Postal code": "97477",
+    "Phone number": "+15555550100",
+}
+
+
 def checkout(lynx: Lynx, shop: str) -> str:
     """Press Checkout; return the address of the hosted page lynx went to."""
     screen = lynx.submit(f"{shop}/cart/", "Checkout")
@@ -150,12 +176,18 @@ def test_lynx_adds_changes_removes_checks_out_and_pays(lynx, shop):
     assert re.search(r"Quantity of Mouse \[\d+\]3_", cart)
 
     hosted_page = checkout(lynx, shop)
-    assert "Pay $89.97" in lynx.dump(hosted_page)
-    screen = lynx.submit(hosted_page, "Pay")
+    hosted = lynx.dump(hosted_page)
+    assert "Shipping (Standard shipping) $5.00" in hosted
+    assert "Pay $94.97" in hosted  # three mice and standard shipping
+    screen = lynx.submit(hosted_page, "Pay", fields=SHIPPING_DETAILS)
 
     assert "Thank you! Your order is paid." in screen
     order = Order.objects.get()
     assert order.status == Order.Status.PAID
+    assert (order.shipping_line1, order.shipping_postal_code) == ("1 Main St", "97477")
+    order_page = lynx.dump(f"{shop}{order.get_absolute_url()}")
+    assert "Ship to" in order_page and "1 Main St" in order_page
+    assert "Not shipped yet" in order_page
     home = lynx.dump(f"{shop}/")
     assert "Your cart is empty." in home
     assert f"Order {str(order.public_id)[:8].upper()} Status: Paid" in home
@@ -176,16 +208,22 @@ def test_lynx_cancels_on_the_hosted_page_and_finds_the_cart_as_it_was(lynx, shop
     assert Order.objects.get().status == Order.Status.PENDING
 
 
-def test_lynx_pays_by_bank_debit_that_settles_later(lynx, shop, stripe_double):
+def test_lynx_pays_by_bank_debit_that_settles_later(
+    lynx, shop, stripe_double, settings
+):
+    # No webhooks here: each visit to the success page asks Stripe.
+    settings.STRIPE_CHECK_INTERVAL_SECONDS = 0
     fill_cart(lynx, shop)
     hosted_page = checkout(lynx, shop)
 
-    screen = lynx.submit(hosted_page, "Pay by bank debit (settles later)")
+    screen = lynx.submit(
+        hosted_page, "Pay by bank debit (settles later)", fields=SHIPPING_DETAILS
+    )
 
     assert "Your payment is processing" in screen
     order = Order.objects.get()
     reference = str(order.public_id)[:8].upper()
-    success_page = f"{shop}{order.get_absolute_url()}"
+    success_page = f"{shop}/checkout/success/?session_id={order.checkout_session_id}"
     processing = lynx.dump(success_page)
     # No script: the page asks lynx to load it again (a REFRESH link in lynx).
     assert re.search(r"REFRESH\(15 sec\)", processing), processing
@@ -197,10 +235,14 @@ def test_lynx_pays_by_bank_debit_that_settles_later(lynx, shop, stripe_double):
     home = lynx.dump(f"{shop}/")
     assert f"Order {reference} Status: Processing" in home
 
-    session_id = parse_qs(urlsplit(success_page).query)["session_id"][0]
-    stripe_double.settle(session_id)
+    stripe_double.settle(order.checkout_session_id)
 
     assert "Thank you! Your order is paid." in lynx.dump(success_page)
+    # The order's own link, from the email, shows it on any device.
+    elsewhere = lynx.cookies.parent / "elsewhere"
+    elsewhere.mkdir()
+    order_page = Lynx(elsewhere).dump(f"{shop}{order.get_absolute_url()}")
+    assert f"Order {reference}" in order_page and "1 Main St" in order_page
     assert "Your cart is empty." in lynx.dump(f"{shop}/cart/")
     assert f"Order {reference} Status: Paid" in lynx.dump(f"{shop}/")
 
