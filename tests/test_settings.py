@@ -110,3 +110,56 @@ def test_a_bad_admin_throttle_or_stripe_check_setting_is_refused_by_name(
 )
 def test_format_money(amount, currency, text):
     assert format_money(amount, currency) == text
+
+
+MEDIA_STORAGE_CODE = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings';"
+    "from django.conf import settings; django.setup();"
+    "from django.core.files.storage import storages; s = storages['default'];"
+    "print(type(s).__name__, settings.SERVE_MEDIA, s.url('products/a.webp'),"
+    " settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'][-1])"
+)
+
+
+def test_media_is_on_the_file_system_in_development_and_served_by_the_shop():
+    env = {"PATH": os.environ["PATH"], "MEDIA_ROOT": "/tmp/shop-media"}
+    code = MEDIA_STORAGE_CODE.replace(
+        "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'][-1]",
+        "s.path('products/a.webp')",
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "FileSystemStorage",
+        "True",
+        "/media/products/a.webp",
+        "/tmp/shop-media/products/a.webp",
+    ]
+
+
+def test_media_goes_to_an_s3_compatible_bucket_when_one_is_named():
+    env = {
+        "PATH": os.environ["PATH"],
+        "DEBUG": "false",
+        "SECRET_KEY": "x" * 50,
+        "AWS_STORAGE_BUCKET_NAME": "shop-media",
+        "AWS_S3_CUSTOM_DOMAIN": "media.shop.example",
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", MEDIA_STORAGE_CODE],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "S3Storage",
+        "False",
+        "https://media.shop.example/media/products/a.webp",
+        "https://media.shop.example",
+    ]

@@ -197,7 +197,9 @@ def test_robots_txt_points_to_the_sitemap(client):
 
     assert response["Content-Type"] == "text/plain; charset=utf-8"
     text = response.content.decode()
-    assert "Disallow: /admin/" in text
+    assert "Disallow: /admin/" in text and "Disallow: /orders/" in text
+    # Search results, whatever the parameters' order: endless, and thin.
+    assert "Disallow: /*?q=" in text and "Disallow: /*&q=" in text
     assert "Sitemap: http://testserver/sitemap.xml" in text
 
 
