@@ -29,7 +29,10 @@ from .conftest import (
 pytestmark = pytest.mark.postgres
 
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
-PRODUCT = re.compile(r'<li class="product" id="product-(\d+)">\s*<h2[^>]*>([^<]+)<')
+# A card: its picture, then its name, a link to the product's page.
+PRODUCT = re.compile(
+    r'<li class="product" id="product-(\d+)">.*?<h2[^>]*><a [^>]*>([^<]+)<', re.DOTALL
+)
 STYLESHEET = re.compile(r'<link rel="stylesheet" href="([^"]+)"')
 DEBUG_DETAIL = ("Traceback", "OperationalError", "DEBUG = True", "Django", "settings")
 ONE_YEAR = 365 * 24 * 60 * 60
