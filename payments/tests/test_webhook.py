@@ -115,10 +115,11 @@ def test_bad_or_stale_signature_returns_400_and_changes_nothing(
     assert_nothing_changed(pending_order)
 
 
-def test_signature_299_seconds_old_is_accepted(stripe_double, pending_order):
+def test_signature_290_seconds_old_is_accepted(stripe_double, pending_order):
     event = completed_event(stripe_double, pending_order)
 
-    response = post_event(Client(), event, at=int(time.time()) - 299)
+    # Inside Stripe's 300 s tolerance, with room for a slow machine.
+    response = post_event(Client(), event, at=int(time.time()) - 290)
 
     assert response.status_code == 200
     pending_order.refresh_from_db()
