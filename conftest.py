@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
@@ -9,6 +9,7 @@ from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 from model_bakery import baker
 
+from payments.models import Order, OrderItem
 from payments.stripe_double import StripeDouble
 from storefront.models import Product
 
@@ -75,6 +76,38 @@ def keyboard(db) -> Product:
 @pytest.fixture
 def inactive_product(db) -> Product:
     return baker.make(Product, name="Old Monitor", price_cents=15000, is_active=False)
+
+
+@pytest.fixture
+def order_fill() -> Callable[..., Order]:
+    """Return a function that puts a laptop and mice in an order at their prices."""
+
+    def fill(
+        order: Order,
+        *,
+        mice: int = 2,
+        laptop: Product | None = None,
+        mouse: Product | None = None,
+    ) -> Order:
+        baker.make(
+            OrderItem,
+            order=order,
+            product=laptop,
+            product_name="Laptop",
+            unit_price_cents=99999,
+            quantity=1,
+        )
+        baker.make(
+            OrderItem,
+            order=order,
+            product=mouse,
+            product_name="Mouse",
+            unit_price_cents=2999,
+            quantity=mice,
+        )
+        return order
+
+    return fill
 
 
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}

@@ -9,6 +9,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
 from model_bakery import baker
@@ -123,6 +124,16 @@ def pending_order(
 
 
 @pytest.fixture
+def paid_order(stripe_double: StripeDouble, pending_order: Order) -> Order:
+    """The pending order, paid on the double and its events delivered."""
+    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
+    deliver_events(*stripe_double.events)
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PAID
+    return pending_order
+
+
+@pytest.fixture
 def live_webhooks(
     stripe_double: StripeDouble, live_server, transactional_db
 ) -> Iterator[StripeDouble]:
@@ -190,3 +201,16 @@ def superuser_client(client: Client, django_user_model) -> Client:
         )
     )
     return client
+
+
+@pytest.fixture
+def sign_in_staff(client: Client, django_user_model) -> Callable[..., Client]:
+    """Return a function that signs `client` in as staff with just these permissions."""
+
+    def sign_in(*codenames: str, username: str = "clerk") -> Client:
+        user = baker.make(django_user_model, username=username, is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        client.force_login(user)
+        return client
+
+    return sign_in

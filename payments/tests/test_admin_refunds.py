@@ -16,24 +16,8 @@ pytestmark = pytest.mark.django_db
 ORDERS_URL = reverse("admin:payments_order_changelist")
 
 
-@pytest.fixture
-def paid_order(stripe_double, pending_order) -> Order:
-    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    pending_order.refresh_from_db()
-    assert pending_order.status == Order.Status.PAID
-    return pending_order
-
-
 def refund_url(order: Order) -> str:
     return reverse("admin:payments_order_refund", args=[order.pk])
-
-
-def staff(client, django_user_model, *codenames: str):
-    user = baker.make(django_user_model, username="clerk", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
 
 
 def test_refund_form_takes_money_and_refunds_that_many_cents(
@@ -92,9 +76,9 @@ def test_refund_action_opens_the_form_for_one_order(superuser_client, paid_order
 
 
 def test_staff_without_the_refund_permission_can_neither_see_nor_refund(
-    client, django_user_model, paid_order, stripe_double
+    client, sign_in_staff, paid_order, stripe_double
 ):
-    staff(client, django_user_model, "view_order", "change_order", "reconcile_order")
+    sign_in_staff("view_order", "change_order", "reconcile_order")
 
     changelist = client.get(ORDERS_URL)
     form = client.get(refund_url(paid_order))
@@ -112,9 +96,9 @@ def test_staff_without_the_refund_permission_can_neither_see_nor_refund(
 
 
 def test_staff_with_the_refund_permission_refunds(
-    client, django_user_model, paid_order, stripe_double
+    client, sign_in_staff, paid_order, stripe_double
 ):
-    staff(client, django_user_model, "view_order", "refund_order")
+    sign_in_staff("view_order", "refund_order")
 
     assert 'value="refund"' in client.get(ORDERS_URL).content.decode()
     client.post(refund_url(paid_order), {"amount": "5", "reason": "duplicate"})
@@ -157,10 +141,10 @@ def change_url(order: Order) -> str:
 
 
 def test_order_page_offers_the_refund_button_only_to_those_who_may_refund(
-    client, django_user_model, paid_order
+    client, django_user_model, sign_in_staff, paid_order
 ):
     button = f'<a href="{refund_url(paid_order)}">Refund…</a>'
-    staff(client, django_user_model, "view_order", "change_order", "reconcile_order")
+    sign_in_staff("view_order", "change_order", "reconcile_order")
     without = client.get(change_url(paid_order)).content.decode()
     staff_user = django_user_model.objects.get(username="clerk")
     staff_user.user_permissions.add(Permission.objects.get(codename="refund_order"))

@@ -9,7 +9,7 @@ from django.utils import timezone
 from model_bakery import baker
 from playwright.sync_api import Page, expect
 
-from payments.models import Order, OrderItem
+from payments.models import Order
 
 from .test_shopping import serious_violations
 
@@ -19,7 +19,7 @@ PASSWORD = "a-long-password-for-the-browser-test"
 
 
 @pytest.fixture
-def paid_order(db) -> Order:
+def paid_order(db, order_fill) -> Order:
     order = baker.make(
         Order,
         status=Order.Status.PAID,
@@ -27,17 +27,7 @@ def paid_order(db) -> Order:
         total_cents=105997,
         currency="usd",
     )
-    baker.make(
-        OrderItem,
-        order=order,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem, order=order, product_name="Mouse", unit_price_cents=2999, quantity=2
-    )
-    return order
+    return order_fill(order)
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
