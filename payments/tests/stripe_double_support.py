@@ -145,6 +145,29 @@ def double_session(double_client: stripe.StripeClient) -> stripe.checkout.Sessio
     return double_client.v1.checkout.sessions.create(params=SESSION_PARAMS)
 
 
+def pen_session(
+    client: stripe.StripeClient, unit_amount: int, **params: Any
+) -> stripe.checkout.Session:
+    """Create a second, small Checkout Session: one pen at `unit_amount` cents."""
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "success_url": "http://shop.test/ok",
+            **params,
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": unit_amount,
+                        "product_data": {"name": "Pen"},
+                    },
+                }
+            ],
+        }
+    )
+
+
 def make_client(
     double: StripeDouble,
     api_key: str = API_KEY,
