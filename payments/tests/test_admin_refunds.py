@@ -16,6 +16,22 @@ pytestmark = pytest.mark.django_db
 ORDERS_URL = reverse("admin:payments_order_changelist")
 
 
+@pytest.fixture
+def lamp(db) -> Product:
+    return baker.make(Product, name="Lamp", price_cents=2500, stock=5)
+
+
+@pytest.fixture
+def lamp_order(stripe_double, new_shopper, checkout_order, lamp) -> Order:
+    """A paid order for 2 of the 5 lamps in stock; `lamp` is fresh from the database."""
+    order = checkout_order(new_shopper(lamp, quantity=2))
+    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
+    deliver_events(*stripe_double.events)
+    order.refresh_from_db()
+    lamp.refresh_from_db()
+    return order
+
+
 def refund_url(order: Order) -> str:
     return reverse("admin:payments_order_refund", args=[order.pk])
 
@@ -173,18 +189,12 @@ def test_fully_refunded_order_offers_no_refund_button(
 
 
 def test_full_refund_from_the_form_puts_the_items_back_when_asked(
-    superuser_client, stripe_double, new_shopper, checkout_order
+    superuser_client, lamp, lamp_order
 ):
-    lamp = baker.make(Product, name="Lamp", price_cents=2500, stock=5)
-    order = checkout_order(new_shopper(lamp, quantity=2))
-    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    order.refresh_from_db()
-    lamp.refresh_from_db()
     assert (lamp.stock, lamp.sold) == (3, 2)
 
     partial = superuser_client.post(
-        refund_url(order),
+        refund_url(lamp_order),
         {"amount": "10.00", "reason": "requested_by_customer", "restock": "on"},
         follow=True,
     )
@@ -193,31 +203,31 @@ def test_full_refund_from_the_form_puts_the_items_back_when_asked(
     assert (lamp.stock, lamp.sold) == (3, 2)
 
     superuser_client.post(
-        refund_url(order),
-        {"amount": money(order), "reason": "requested_by_customer", "restock": "on"},
+        refund_url(lamp_order),
+        {
+            "amount": money(lamp_order),
+            "reason": "requested_by_customer",
+            "restock": "on",
+        },
     )
 
     lamp.refresh_from_db()
-    order.refresh_from_db()
-    assert order.status == Order.Status.REFUNDED
+    lamp_order.refresh_from_db()
+    assert lamp_order.status == Order.Status.REFUNDED
     assert (lamp.stock, lamp.sold, lamp.reserved) == (5, 0, 0)
     assert Refund.objects.get(status=Refund.Status.SUCCEEDED).restocked_at
 
 
 def test_full_refund_without_the_checkbox_leaves_stock_alone(
-    superuser_client, stripe_double, new_shopper, checkout_order
+    superuser_client, lamp, lamp_order
 ):
-    lamp = baker.make(Product, name="Lamp", price_cents=2500, stock=5)
-    order = checkout_order(new_shopper(lamp, quantity=2))
-    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    order.refresh_from_db()
 
     superuser_client.post(
-        refund_url(order), {"amount": money(order), "reason": "requested_by_customer"}
+        refund_url(lamp_order),
+        {"amount": money(lamp_order), "reason": "requested_by_customer"},
     )
 
     lamp.refresh_from_db()
-    order.refresh_from_db()
-    assert order.status == Order.Status.REFUNDED
+    lamp_order.refresh_from_db()
+    assert lamp_order.status == Order.Status.REFUNDED
     assert (lamp.stock, lamp.sold) == (3, 2)
