@@ -5,6 +5,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 from model_bakery import baker
@@ -108,6 +109,26 @@ def order_fill() -> Callable[..., Order]:
         return order
 
     return fill
+
+
+@pytest.fixture
+def paid_order_with_items(order_fill) -> Callable[..., Order]:
+    """Return a function that makes a paid order of a laptop and two mice."""
+
+    def make(
+        *, laptop: Product | None = None, mouse: Product | None = None, **fields
+    ) -> Order:
+        order = baker.make(
+            Order,
+            status=Order.Status.PAID,
+            paid_at=timezone.now(),
+            total_cents=105997,
+            currency="usd",
+            **fields,
+        )
+        return order_fill(order, laptop=laptop, mouse=mouse)
+
+    return make
 
 
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}

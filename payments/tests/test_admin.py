@@ -27,15 +27,14 @@ def listed(response) -> list[int]:
 
 
 @pytest.fixture
-def order_with_items(order_fill, laptop, mouse) -> Order:
-    order = make_order(
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
+def order_with_items(paid_order_with_items, laptop, mouse) -> Order:
+    return paid_order_with_items(
+        laptop=laptop,
+        mouse=mouse,
         checkout_session_id="cs_test_admin0000000000000000000000000000000000000000000",
         customer_email="ada@example.com",
         payment_intent_id="pi_admin000000000000000000",
     )
-    return order_fill(order, laptop=laptop, mouse=mouse)
 
 
 @pytest.mark.parametrize("url", [ORDERS_URL, EVENTS_URL, PRODUCTS_URL])

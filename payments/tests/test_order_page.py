@@ -7,7 +7,6 @@ import re
 import pytest
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from model_bakery import baker
 
 from payments.models import Order
@@ -19,16 +18,10 @@ NOT_FOUND = "We could not find that order"
 
 
 @pytest.fixture
-def paid_order(order_fill, laptop, mouse) -> Order:
-    order = baker.make(
-        Order,
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
-        total_cents=105997,
-        currency="usd",
-        customer_email="ada@example.com",
+def paid_order(paid_order_with_items, laptop, mouse) -> Order:
+    return paid_order_with_items(
+        laptop=laptop, mouse=mouse, customer_email="ada@example.com"
     )
-    return order_fill(order, laptop=laptop, mouse=mouse)
 
 
 def page(token: str, client: Client | None = None):

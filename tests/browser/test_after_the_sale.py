@@ -19,15 +19,8 @@ PASSWORD = "a-long-password-for-the-browser-test"
 
 
 @pytest.fixture
-def paid_order(db, order_fill) -> Order:
-    order = baker.make(
-        Order,
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
-        total_cents=105997,
-        currency="usd",
-    )
-    return order_fill(order)
+def paid_order(db, paid_order_with_items) -> Order:
+    return paid_order_with_items()
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])
