@@ -168,6 +168,19 @@ def pen_session(
     )
 
 
+def declared_fields(klass: type) -> set[str]:
+    """Return the fields a StripeObject class declares, inherited ones included."""
+    # A list declares its "object" only as OBJECT_NAME.
+    fields = {"object"} if hasattr(klass, "OBJECT_NAME") else set()
+    for base in klass.__mro__:
+        fields.update(
+            name
+            for name in getattr(base, "__annotations__", {})
+            if not name.startswith("_") and name != "OBJECT_NAME"
+        )
+    return fields
+
+
 def make_client(
     double: StripeDouble,
     api_key: str = API_KEY,
