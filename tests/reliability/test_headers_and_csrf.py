@@ -22,7 +22,7 @@ from payments.models import Order
 from payments.stripe_api import CHECKOUT_ORIGIN
 from storefront.models import Product
 
-from .conftest import stored_session
+from .conftest import HTMX, stored_session
 from .processes import ROOT, process_environment
 
 pytestmark = pytest.mark.django_db
@@ -30,7 +30,6 @@ pytestmark = pytest.mark.django_db
 ADD = reverse("storefront:cart-add")
 CHECKOUT = reverse("payments:checkout")
 WEBHOOK = reverse("payments:stripe-webhook")
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
