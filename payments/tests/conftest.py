@@ -10,10 +10,12 @@ from collections.abc import Callable, Iterator
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from model_bakery import baker
 
+from payments import stripe_api
 from payments.models import Order
 from payments.stripe_double import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, StripeDouble
 from storefront.models import Product
@@ -214,3 +216,25 @@ def sign_in_staff(client: Client, django_user_model) -> Callable[..., Client]:
         return client
 
     return sign_in
+
+
+@pytest.fixture
+def stripe_calls_in_transaction(monkeypatch) -> Callable[[str], list[bool]]:
+    """Return a function that watches one `stripe_api` function.
+
+    The list it returns grows by one a call: whether the call ran inside a
+    database transaction.
+    """
+
+    def watch(name: str) -> list[bool]:
+        real = getattr(stripe_api, name)
+        in_transaction: list[bool] = []
+
+        def call(*args, **kwargs):
+            in_transaction.append(connection.in_atomic_block)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(stripe_api, name, call)
+        return in_transaction
+
+    return watch
