@@ -8,6 +8,7 @@ carries the client's address as the last X-Forwarded-For entry.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -40,6 +41,28 @@ CART_LINE = re.compile(r'id="cart-quantity-(\d+)"[^>]*value="(\d+)"')
 def process_environment(overrides: dict[str, str]) -> dict[str, str]:
     """Return this process's environment without shop settings, plus `overrides`."""
     return {**environment_without_shop_settings(), **overrides}
+
+
+def settings_loaded(names: Sequence[str], environment: dict[str, str]) -> dict:
+    """Return these settings as a fresh process loads them from just `environment`.
+
+    Settings that refuse to start raise SystemExit with their one-line message.
+    """
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {list(names)!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode:
+        raise SystemExit(result.stderr.strip())
+    return json.loads(result.stdout)
 
 
 def run_manage(*args: str, environment: dict[str, str]) -> str:
