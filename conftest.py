@@ -1,14 +1,16 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django_tasks import task_backends
 from django_tasks.backends.dummy import DummyBackend
 from model_bakery import baker
 
+from payments.models import Order, OrderItem
 from payments.stripe_double import StripeDouble
 from storefront.models import Product
 
@@ -81,6 +83,58 @@ def keyboard(db) -> Product:
 @pytest.fixture
 def inactive_product(db) -> Product:
     return baker.make(Product, name="Old Monitor", price_cents=15000, is_active=False)
+
+
+@pytest.fixture
+def order_fill() -> Callable[..., Order]:
+    """Return a function that puts a laptop and mice in an order at their prices."""
+
+    def fill(
+        order: Order,
+        *,
+        mice: int = 2,
+        laptop: Product | None = None,
+        mouse: Product | None = None,
+    ) -> Order:
+        baker.make(
+            OrderItem,
+            order=order,
+            product=laptop,
+            product_name="Laptop",
+            unit_price_cents=99999,
+            quantity=1,
+        )
+        baker.make(
+            OrderItem,
+            order=order,
+            product=mouse,
+            product_name="Mouse",
+            unit_price_cents=2999,
+            quantity=mice,
+        )
+        return order
+
+    return fill
+
+
+@pytest.fixture
+def paid_order_with_items(order_fill) -> Callable[..., Order]:
+    """Return a function that makes a paid order of a laptop and two mice."""
+
+    def make(
+        *, laptop: Product | None = None, mouse: Product | None = None, **fields
+    ) -> Order:
+        order = baker.make(
+            Order,
+            status=Order.Status.PAID,
+            paid_at=timezone.now(),
+            total_cents=105997,
+            currency="usd",
+            **fields,
+        )
+        return order_fill(order, laptop=laptop, mouse=mouse)
+
+    return make
 
 
 HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit
 
+from config.environment import environment_without_shop_settings
 from payments.stripe_double import DEFAULT_API_KEY
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -49,22 +50,6 @@ EVENTS_PER_SECOND = 1_000
 # A cart checks out once (the same cart again reuses its open order), so a run
 # prepares this many carts per second of it; run.py stops if wrk sends one twice.
 CHECKOUTS_PER_SECOND = 300
-
-
-SHOP_VARIABLES = {
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "DEBUG",
-    "RATELIMIT_ENABLE",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "SECURE_SSL_REDIRECT",
-    "STRIPE_API_BASE",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "TRUSTED_PROXY_HOPS",
-}
 
 
 BARE_FLOOR = "bare floor"
@@ -196,9 +181,7 @@ def production_environment(
     """Return the environment of a production dyno, pointed at the bench data."""
     # The shop's own settings come from here only; WEB_CONCURRENCY and
     # CONN_MAX_AGE pass through, to try other values.
-    env = {
-        name: value for name, value in os.environ.items() if name not in SHOP_VARIABLES
-    }
+    env = environment_without_shop_settings(keep={"WEB_CONCURRENCY"})
     database_url = (
         f"sqlite:///{workdir / 'bench.sqlite3'}" if args.sqlite else args.database_url
     )
@@ -449,6 +432,21 @@ def checkout_request(shopper: Shopper) -> RequestSpec:
     return RequestSpec("POST", "/checkout/", headers, body)
 
 
+def process_group_start(
+    command: list[str], *, env: dict[str, str], log_path: Path
+) -> subprocess.Popen:
+    """Start a process in a session of its own, its output going to `log_path`."""
+    with log_path.open("wb") as log_file:
+        return subprocess.Popen(
+            command,
+            cwd=BASE_DIR,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def process_group_stop(process: subprocess.Popen | None) -> None:
     """Stop a process started in a session of its own, with its children."""
     if process is None or process.poll() is not None:
@@ -487,15 +485,9 @@ class StripeDouble:
             WEBHOOK_SECRET,
             "--quiet",
         ]
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = process_group_start(
+            command, env=self.env, log_path=self.log_path
+        )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -547,15 +539,9 @@ class Gunicorn:
             # Leave the shared control socket to whoever else runs gunicorn.
             "--no-control-socket",
         ]
-        with self.log_path.open("wb") as log_file:
-            self.process = subprocess.Popen(
-                command,
-                cwd=BASE_DIR,
-                env=self.env,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        self.process = process_group_start(
+            command, env=self.env, log_path=self.log_path
+        )
         deadline = time.monotonic() + self.startup_seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

@@ -21,7 +21,8 @@ from payments.models import Dispute, Order, Refund
 from payments.refunds import (
     RefundRefused,
     RefundUnconfirmed,
-    order_refund,
+    refund_reserve,
+    refund_submit,
     refundable_cents,
 )
 from storefront.money import ZERO_DECIMAL, format_money
@@ -80,6 +81,13 @@ class OrderRecordInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
         return False
 
+    def currency(self, record: Refund | Dispute) -> str:
+        raise NotImplementedError
+
+    @admin.display(description="Amount")
+    def amount(self, record: Refund | Dispute) -> str:
+        return format_money(record.amount_cents, self.currency(record))
+
 
 class RefundInline(OrderRecordInline):
     model = Refund
@@ -95,9 +103,8 @@ class RefundInline(OrderRecordInline):
     ]
     readonly_fields = fields
 
-    @admin.display(description="Amount")
-    def amount(self, refund: Refund) -> str:
-        return format_money(refund.amount_cents, refund.order.currency)
+    def currency(self, refund: Refund) -> str:
+        return refund.order.currency
 
 
 class DisputeInline(OrderRecordInline):
@@ -113,9 +120,8 @@ class DisputeInline(OrderRecordInline):
     ]
     readonly_fields = fields
 
-    @admin.display(description="Amount")
-    def amount(self, dispute: Dispute) -> str:
-        return format_money(dispute.amount_cents, dispute.currency)
+    def currency(self, dispute: Dispute) -> str:
+        return dispute.currency
 
 
 class RefundAdminMixin:
@@ -207,13 +213,14 @@ class RefundAdminMixin:
     def _refund(self, request: HttpRequest, order: Order, form: RefundForm) -> None:
         amount = format_money(form.cleaned_data["amount"], order.currency)
         try:
-            refund = order_refund(
+            reserved = refund_reserve(
                 order_id=order.pk,
                 amount_cents=form.cleaned_data["amount"],
                 reason=form.cleaned_data["reason"],
                 requested_by=f"admin:{request.user.get_username()}",
                 restock=form.cleaned_data["restock"],
             )
+            refund = refund_submit(refund=reserved)
         except RefundRefused as error:
             self.message_user(request, f"Not refunded: {error}", messages.ERROR)
             return

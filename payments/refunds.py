@@ -116,29 +116,6 @@ def refund_reserve(
     )
 
 
-def order_refund(
-    *,
-    order_id: int,
-    amount_cents: int,
-    reason: str,
-    requested_by: str,
-    restock: bool = False,
-) -> Refund:
-    """Refund (part of) a paid order through Stripe; return the refund as it stands.
-
-    Raises RefundRefused (nothing refunded) or RefundUnconfirmed (Stripe did not
-    answer: the refund stays pending and the reconciler asks again).
-    """
-    refund = refund_reserve(
-        order_id=order_id,
-        amount_cents=amount_cents,
-        reason=reason,
-        requested_by=requested_by,
-        restock=restock,
-    )
-    return refund_submit(refund=refund)
-
-
 def refund_params(refund: Refund) -> dict[str, Any]:
     """Return what Stripe is asked for a refund: the row names itself in it."""
     params: dict[str, Any] = {
@@ -159,7 +136,11 @@ def refund_idempotency_key(refund: Refund) -> str:
 
 
 def refund_submit(*, refund: Refund) -> Refund:
-    """Ask Stripe for a reserved refund, outside any transaction; save its answer."""
+    """Ask Stripe for a reserved refund, outside any transaction; save its answer.
+
+    Raises RefundRefused (nothing refunded) or RefundUnconfirmed (Stripe did not
+    answer: the refund stays pending and the reconciler asks again).
+    """
     order = refund.order
     try:
         stripe_refund = stripe_api.refund_create(

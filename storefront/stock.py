@@ -105,13 +105,25 @@ def stock_reserve(quantities: Mapping[int, int]) -> set[int]:
     return held
 
 
-def stock_sell(quantities: Mapping[int, int]) -> None:
-    """Turn held units into sold ones (an order was paid)."""
+def stock_move(
+    quantities: Mapping[int, int], *, source: str, target: str, whole: bool = False
+) -> None:
+    """Move units from one column to another, one UPDATE a product, in id order.
+
+    With ``whole``, a product that has fewer than the quantity in ``source`` is
+    left as it is.
+    """
     for product_id in sorted(quantities):
         quantity = quantities[product_id]
-        Product.objects.filter(pk=product_id).update(
-            reserved=F("reserved") - quantity, sold=F("sold") + quantity
-        )
+        products = Product.objects.filter(pk=product_id)
+        if whole:
+            products = products.filter(**{f"{source}__gte": quantity})
+        products.update(**{source: F(source) - quantity, target: F(target) + quantity})
+
+
+def stock_sell(quantities: Mapping[int, int]) -> None:
+    """Turn held units into sold ones (an order was paid)."""
+    stock_move(quantities, source="reserved", target="sold")
 
 
 def stock_release(quantities: Mapping[int, int]) -> None:
@@ -119,11 +131,7 @@ def stock_release(quantities: Mapping[int, int]) -> None:
 
     A product that stopped counting its stock meanwhile keeps ``stock`` empty.
     """
-    for product_id in sorted(quantities):
-        quantity = quantities[product_id]
-        Product.objects.filter(pk=product_id).update(
-            reserved=F("reserved") - quantity, stock=F("stock") + quantity
-        )
+    stock_move(quantities, source="reserved", target="stock")
 
 
 def stock_restock(quantities: Mapping[int, int]) -> None:
@@ -131,11 +139,7 @@ def stock_restock(quantities: Mapping[int, int]) -> None:
 
     A product that stopped counting its stock meanwhile keeps ``stock`` empty.
     """
-    for product_id in sorted(quantities):
-        quantity = quantities[product_id]
-        Product.objects.filter(pk=product_id, sold__gte=quantity).update(
-            sold=F("sold") - quantity, stock=F("stock") + quantity
-        )
+    stock_move(quantities, source="sold", target="stock", whole=True)
 
 
 def available(product: Product, *, held: int = 0) -> int | None:

@@ -27,14 +27,11 @@ TAX_BEHAVIORS = ("exclusive", "inclusive", "unspecified")
 
 def allowed_countries(params: dict[str, Any]) -> list[str] | None:
     """Return shipping_address_collection's countries, or None when not asked."""
-    if "shipping_address_collection" not in params:
+    collection = _given_object(params, "shipping_address_collection")
+    if collection is None:
         return None
-    path = "shipping_address_collection"
-    collection = params[path]
-    if not isinstance(collection, dict):
-        raise InvalidParam("Invalid object", path)
     countries = collection.get("allowed_countries")
-    path = f"{path}[allowed_countries]"
+    path = "shipping_address_collection[allowed_countries]"
     if not countries:
         raise missing(path)
     if not isinstance(countries, list):
@@ -51,13 +48,10 @@ def allowed_countries(params: dict[str, Any]) -> list[str] | None:
 
 def phone_number_collection(params: dict[str, Any]) -> bool:
     """Return whether the session collects a phone number."""
-    if "phone_number_collection" not in params:
+    collection = _given_object(params, "phone_number_collection")
+    if collection is None:
         return False
-    path = "phone_number_collection"
-    collection = params[path]
-    if not isinstance(collection, dict):
-        raise InvalidParam("Invalid object", path)
-    return boolean(collection, "enabled", path)
+    return boolean(collection, "enabled", "phone_number_collection")
 
 
 def shipping_options(params: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -179,6 +173,16 @@ def _delivery_estimate(estimate: Any, path: str) -> dict[str, Any]:
         number = integer(value, "value", bound_path, minimum=1)
         result[bound] = {"unit": unit, "value": number}
     return result
+
+
+def _given_object(params: dict[str, Any], key: str) -> dict[str, Any] | None:
+    """Return the object parameter `key`, or None when it is not given."""
+    if key not in params:
+        return None
+    value = params[key]
+    if not isinstance(value, dict):
+        raise InvalidParam("Invalid object", key)
+    return value
 
 
 def _join(path: str, key: str) -> str:

@@ -9,10 +9,13 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
+from django.contrib.auth.models import Permission
+from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from model_bakery import baker
 
+from payments import stripe_api
 from payments.models import Order
 from payments.stripe_double import DEFAULT_API_KEY, DEFAULT_WEBHOOK_SECRET, StripeDouble
 from storefront.models import Product
@@ -123,6 +126,16 @@ def pending_order(
 
 
 @pytest.fixture
+def paid_order(stripe_double: StripeDouble, pending_order: Order) -> Order:
+    """The pending order, paid on the double and its events delivered."""
+    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
+    deliver_events(*stripe_double.events)
+    pending_order.refresh_from_db()
+    assert pending_order.status == Order.Status.PAID
+    return pending_order
+
+
+@pytest.fixture
 def live_webhooks(
     stripe_double: StripeDouble, live_server, transactional_db
 ) -> Iterator[StripeDouble]:
@@ -190,3 +203,38 @@ def superuser_client(client: Client, django_user_model) -> Client:
         )
     )
     return client
+
+
+@pytest.fixture
+def sign_in_staff(client: Client, django_user_model) -> Callable[..., Client]:
+    """Return a function that signs `client` in as staff with just these permissions."""
+
+    def sign_in(*codenames: str, username: str = "clerk") -> Client:
+        user = baker.make(django_user_model, username=username, is_staff=True)
+        user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
+        client.force_login(user)
+        return client
+
+    return sign_in
+
+
+@pytest.fixture
+def stripe_calls_in_transaction(monkeypatch) -> Callable[[str], list[bool]]:
+    """Return a function that watches one `stripe_api` function.
+
+    The list it returns grows by one a call: whether the call ran inside a
+    database transaction.
+    """
+
+    def watch(name: str) -> list[bool]:
+        real = getattr(stripe_api, name)
+        in_transaction: list[bool] = []
+
+        def call(*args, **kwargs):
+            in_transaction.append(connection.in_atomic_block)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(stripe_api, name, call)
+        return in_transaction
+
+    return watch

@@ -145,6 +145,42 @@ def double_session(double_client: stripe.StripeClient) -> stripe.checkout.Sessio
     return double_client.v1.checkout.sessions.create(params=SESSION_PARAMS)
 
 
+def pen_session(
+    client: stripe.StripeClient, unit_amount: int, **params: Any
+) -> stripe.checkout.Session:
+    """Create a second, small Checkout Session: one pen at `unit_amount` cents."""
+    return client.v1.checkout.sessions.create(
+        params={
+            "mode": "payment",
+            "success_url": "http://shop.test/ok",
+            **params,
+            "line_items": [
+                {
+                    "quantity": 1,
+                    "price_data": {
+                        "currency": "usd",
+                        "unit_amount": unit_amount,
+                        "product_data": {"name": "Pen"},
+                    },
+                }
+            ],
+        }
+    )
+
+
+def declared_fields(klass: type) -> set[str]:
+    """Return the fields a StripeObject class declares, inherited ones included."""
+    # A list declares its "object" only as OBJECT_NAME.
+    fields = {"object"} if hasattr(klass, "OBJECT_NAME") else set()
+    for base in klass.__mro__:
+        fields.update(
+            name
+            for name in getattr(base, "__annotations__", {})
+            if not name.startswith("_") and name != "OBJECT_NAME"
+        )
+    return fields
+
+
 def make_client(
     double: StripeDouble,
     api_key: str = API_KEY,

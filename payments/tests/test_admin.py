@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -28,31 +27,14 @@ def listed(response) -> list[int]:
 
 
 @pytest.fixture
-def order_with_items(laptop, mouse) -> Order:
-    order = make_order(
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
+def order_with_items(paid_order_with_items, laptop, mouse) -> Order:
+    return paid_order_with_items(
+        laptop=laptop,
+        mouse=mouse,
         checkout_session_id="cs_test_admin0000000000000000000000000000000000000000000",
         customer_email="ada@example.com",
         payment_intent_id="pi_admin000000000000000000",
     )
-    baker.make(
-        OrderItem,
-        order=order,
-        product=laptop,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem,
-        order=order,
-        product=mouse,
-        product_name="Mouse",
-        unit_price_cents=2999,
-        quantity=2,
-    )
-    return order
 
 
 @pytest.mark.parametrize("url", [ORDERS_URL, EVENTS_URL, PRODUCTS_URL])
@@ -273,11 +255,9 @@ def test_an_operator_marks_an_orders_problems_as_dealt_with(superuser_client):
 
 
 def test_a_staff_user_who_may_only_view_orders_cannot_mark_problems_dealt_with(
-    client, django_user_model
+    client, sign_in_staff
 ):
-    viewer = django_user_model.objects.create(username="clerk", is_staff=True)
-    viewer.user_permissions.set(Permission.objects.filter(codename="view_order"))
-    client.force_login(viewer)
+    sign_in_staff("view_order")
     order = make_order()
     baker.make(OrderProblem, order=order, message="Stripe was down.")
 

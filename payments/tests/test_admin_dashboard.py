@@ -8,7 +8,6 @@ import re
 from datetime import timedelta
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -44,12 +43,9 @@ def paid(days_ago: int, total_cents: int, **fields) -> Order:
 
 
 @pytest.fixture
-def viewer(client, django_user_model):
+def viewer(sign_in_staff):
     """A client signed in as staff who may view orders and nothing else."""
-    user = baker.make(django_user_model, is_staff=True)
-    user.user_permissions.add(Permission.objects.get(codename="view_order"))
-    client.force_login(user)
-    return client
+    return sign_in_staff("view_order")
 
 
 @pytest.fixture
@@ -170,19 +166,10 @@ def read_csv(response) -> list[list[str]]:
     return list(csv.reader(io.StringIO(body)))
 
 
-def test_csv_export_streams_orders_with_cents_and_formatted_totals(viewer, laptop):
-    order = paid(0, 105997, customer_email="ada@example.com")
-    baker.make(
-        OrderItem,
-        order=order,
-        product=laptop,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem, order=order, product_name="Mouse", unit_price_cents=2999, quantity=2
-    )
+def test_csv_export_streams_orders_with_cents_and_formatted_totals(
+    viewer, order_fill, laptop
+):
+    order = order_fill(paid(0, 105997, customer_email="ada@example.com"), laptop=laptop)
 
     response = viewer.get(EXPORT_URL)
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.db.models import F
 from django.db.models.signals import pre_save
 from django.urls import reverse
@@ -37,14 +36,9 @@ def paid_order(**fields) -> Order:
 
 
 @pytest.fixture
-def staff_client(client, django_user_model):
+def staff_client(sign_in_staff):
     """A staff member who may look at orders and change them (ship)."""
-    user = baker.make(django_user_model, username="shipper", is_staff=True)
-    user.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_order", "change_order"])
-    )
-    client.force_login(user)
-    return client
+    return sign_in_staff("view_order", "change_order", username="shipper")
 
 
 def test_to_ship_filter_lists_paid_orders_not_yet_shipped(superuser_client):
@@ -151,10 +145,8 @@ def test_deliver_action_leaves_unshipped_orders_alone(staff_client):
     assert order.fulfillment == Fulfillment.UNFULFILLED
 
 
-def test_shipping_needs_the_change_permission(client, django_user_model):
-    viewer = baker.make(django_user_model, username="viewer", is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
-    client.force_login(viewer)
+def test_shipping_needs_the_change_permission(client, sign_in_staff):
+    sign_in_staff("view_order", username="viewer")
     order = paid_order()
 
     form = client.post(

@@ -17,23 +17,23 @@ ORDERS_URL = reverse("admin:payments_order_changelist")
 
 
 @pytest.fixture
-def paid_order(stripe_double, pending_order) -> Order:
-    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
+def lamp(db) -> Product:
+    return baker.make(Product, name="Lamp", price_cents=2500, stock=5)
+
+
+@pytest.fixture
+def lamp_order(stripe_double, new_shopper, checkout_order, lamp) -> Order:
+    """A paid order for 2 of the 5 lamps in stock; `lamp` is fresh from the database."""
+    order = checkout_order(new_shopper(lamp, quantity=2))
+    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
     deliver_events(*stripe_double.events)
-    pending_order.refresh_from_db()
-    assert pending_order.status == Order.Status.PAID
-    return pending_order
+    order.refresh_from_db()
+    lamp.refresh_from_db()
+    return order
 
 
 def refund_url(order: Order) -> str:
     return reverse("admin:payments_order_refund", args=[order.pk])
-
-
-def staff(client, django_user_model, *codenames: str):
-    user = baker.make(django_user_model, username="clerk", is_staff=True)
-    user.user_permissions.set(Permission.objects.filter(codename__in=codenames))
-    client.force_login(user)
-    return client
 
 
 def test_refund_form_takes_money_and_refunds_that_many_cents(
@@ -92,9 +92,9 @@ def test_refund_action_opens_the_form_for_one_order(superuser_client, paid_order
 
 
 def test_staff_without_the_refund_permission_can_neither_see_nor_refund(
-    client, django_user_model, paid_order, stripe_double
+    client, sign_in_staff, paid_order, stripe_double
 ):
-    staff(client, django_user_model, "view_order", "change_order", "reconcile_order")
+    sign_in_staff("view_order", "change_order", "reconcile_order")
 
     changelist = client.get(ORDERS_URL)
     form = client.get(refund_url(paid_order))
@@ -112,9 +112,9 @@ def test_staff_without_the_refund_permission_can_neither_see_nor_refund(
 
 
 def test_staff_with_the_refund_permission_refunds(
-    client, django_user_model, paid_order, stripe_double
+    client, sign_in_staff, paid_order, stripe_double
 ):
-    staff(client, django_user_model, "view_order", "refund_order")
+    sign_in_staff("view_order", "refund_order")
 
     assert 'value="refund"' in client.get(ORDERS_URL).content.decode()
     client.post(refund_url(paid_order), {"amount": "5", "reason": "duplicate"})
@@ -157,10 +157,10 @@ def change_url(order: Order) -> str:
 
 
 def test_order_page_offers_the_refund_button_only_to_those_who_may_refund(
-    client, django_user_model, paid_order
+    client, django_user_model, sign_in_staff, paid_order
 ):
     button = f'<a href="{refund_url(paid_order)}">Refund…</a>'
-    staff(client, django_user_model, "view_order", "change_order", "reconcile_order")
+    sign_in_staff("view_order", "change_order", "reconcile_order")
     without = client.get(change_url(paid_order)).content.decode()
     staff_user = django_user_model.objects.get(username="clerk")
     staff_user.user_permissions.add(Permission.objects.get(codename="refund_order"))
@@ -189,18 +189,12 @@ def test_fully_refunded_order_offers_no_refund_button(
 
 
 def test_full_refund_from_the_form_puts_the_items_back_when_asked(
-    superuser_client, stripe_double, new_shopper, checkout_order
+    superuser_client, lamp, lamp_order
 ):
-    lamp = baker.make(Product, name="Lamp", price_cents=2500, stock=5)
-    order = checkout_order(new_shopper(lamp, quantity=2))
-    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    order.refresh_from_db()
-    lamp.refresh_from_db()
     assert (lamp.stock, lamp.sold) == (3, 2)
 
     partial = superuser_client.post(
-        refund_url(order),
+        refund_url(lamp_order),
         {"amount": "10.00", "reason": "requested_by_customer", "restock": "on"},
         follow=True,
     )
@@ -209,31 +203,31 @@ def test_full_refund_from_the_form_puts_the_items_back_when_asked(
     assert (lamp.stock, lamp.sold) == (3, 2)
 
     superuser_client.post(
-        refund_url(order),
-        {"amount": money(order), "reason": "requested_by_customer", "restock": "on"},
+        refund_url(lamp_order),
+        {
+            "amount": money(lamp_order),
+            "reason": "requested_by_customer",
+            "restock": "on",
+        },
     )
 
     lamp.refresh_from_db()
-    order.refresh_from_db()
-    assert order.status == Order.Status.REFUNDED
+    lamp_order.refresh_from_db()
+    assert lamp_order.status == Order.Status.REFUNDED
     assert (lamp.stock, lamp.sold, lamp.reserved) == (5, 0, 0)
     assert Refund.objects.get(status=Refund.Status.SUCCEEDED).restocked_at
 
 
 def test_full_refund_without_the_checkbox_leaves_stock_alone(
-    superuser_client, stripe_double, new_shopper, checkout_order
+    superuser_client, lamp, lamp_order
 ):
-    lamp = baker.make(Product, name="Lamp", price_cents=2500, stock=5)
-    order = checkout_order(new_shopper(lamp, quantity=2))
-    stripe_double.pay(order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    order.refresh_from_db()
 
     superuser_client.post(
-        refund_url(order), {"amount": money(order), "reason": "requested_by_customer"}
+        refund_url(lamp_order),
+        {"amount": money(lamp_order), "reason": "requested_by_customer"},
     )
 
     lamp.refresh_from_db()
-    order.refresh_from_db()
-    assert order.status == Order.Status.REFUNDED
+    lamp_order.refresh_from_db()
+    assert lamp_order.status == Order.Status.REFUNDED
     assert (lamp.stock, lamp.sold) == (3, 2)

@@ -16,15 +16,6 @@ pytestmark = pytest.mark.django_db
 ORDERS_URL = reverse("admin:payments_order_changelist")
 
 
-@pytest.fixture
-def paid_order(stripe_double, pending_order) -> Order:
-    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    pending_order.refresh_from_db()
-    assert pending_order.status == Order.Status.PAID
-    return pending_order
-
-
 def dispute_events(stripe_double, seen: int) -> list[dict]:
     return [
         event

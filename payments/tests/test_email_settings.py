@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+
+from tests.reliability.processes import settings_loaded
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMES = [
@@ -30,22 +29,7 @@ NAMES = [
 
 def email_settings(**environment: str) -> dict:
     """Import the settings in a fresh process with only the given environment."""
-    code = (
-        "import django, json, os; os.environ['DJANGO_SETTINGS_MODULE'] = "
-        "'config.settings'; from django.conf import settings; django.setup(); "
-        f"print(json.dumps({{n: getattr(settings, n, None) for n in {NAMES!r}}}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env={"PATH": os.environ["PATH"], **environment},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if result.returncode:
-        raise SystemExit(result.stderr.strip())
-    return json.loads(result.stdout)
+    return settings_loaded(NAMES, {"PATH": os.environ["PATH"], **environment})
 
 
 def test_development_prints_emails_to_the_console():

@@ -62,6 +62,13 @@ def pay_through_webhook(stripe_double, order: Order) -> dict:
     return event
 
 
+def mark_paid(order: Order) -> Order:
+    """Mark an order paid by SHOPPER through fulfillment, which queues its emails."""
+    return order_transition(
+        order_id=order.pk, to=Order.Status.PAID, by="test", customer_email=SHOPPER
+    ).order
+
+
 def run_queued(backend) -> list[str]:
     """Run every task queued so far, as the worker would; return their results."""
     return [result.task.call(**result.kwargs) for result in backend.results]
@@ -115,12 +122,7 @@ def test_a_payment_rolled_back_queues_no_email_and_no_task(pending_order, settin
     settings.TASKS = DATABASE_QUEUE
 
     with pytest.raises(RuntimeError), transaction.atomic():
-        order_transition(
-            order_id=pending_order.pk,
-            to=Order.Status.PAID,
-            by="test",
-            customer_email=SHOPPER,
-        )
+        mark_paid(pending_order)
         assert DBTaskResult.objects.count() == 2  # queued, inside the transaction
         raise RuntimeError("something later in the same transaction failed")
 
@@ -243,12 +245,7 @@ def test_an_order_that_fails_or_expires_queues_no_email(pending_order, tasks_que
 def test_shipped_notice_names_carrier_and_tracking_and_goes_once_per_shipment(
     pending_order, tasks_queued
 ):
-    order = order_transition(
-        order_id=pending_order.pk,
-        to=Order.Status.PAID,
-        by="test",
-        customer_email=SHOPPER,
-    ).order
+    order = mark_paid(pending_order)
     tasks_queued.clear()
 
     with transaction.atomic():
@@ -299,12 +296,7 @@ def test_shipped_notice_drops_a_tracking_link_that_is_not_a_web_address(
 def test_refund_notice_states_the_amount_and_goes_once_per_refund(
     pending_order, tasks_queued
 ):
-    order = order_transition(
-        order_id=pending_order.pk,
-        to=Order.Status.PAID,
-        by="test",
-        customer_email=SHOPPER,
-    ).order
+    order = mark_paid(pending_order)
     tasks_queued.clear()
 
     order_refund_email_queue(order=order, refund_id="re_1", amount_cents=2999)
@@ -323,12 +315,7 @@ def test_a_retry_is_queued_in_the_database_to_run_after_its_delay(
 ):
     settings.TASKS = DATABASE_QUEUE
     settings.SHOP_STAFF_EMAIL = ""
-    order_transition(
-        order_id=pending_order.pk,
-        to=Order.Status.PAID,
-        by="test",
-        customer_email=SHOPPER,
-    )
+    mark_paid(pending_order)
     [queued] = DBTaskResult.objects.all()
     settings.EMAIL_BACKEND = f"{__name__}.RefusingBackend"
 
@@ -418,12 +405,7 @@ def test_emails_left_unsent_by_a_killed_worker_are_queued_again(
 
 def test_html_email_escapes_what_the_shop_did_not_write(pending_order, tasks_queued):
     pending_order.items.update(product_name='<img src=x onerror=alert(1)> & "Co"')
-    order_transition(
-        order_id=pending_order.pk,
-        to=Order.Status.PAID,
-        by="test",
-        customer_email=SHOPPER,
-    )
+    mark_paid(pending_order)
 
     run_queued(tasks_queued)
 

@@ -5,13 +5,11 @@ from __future__ import annotations
 import re
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.test import Client
 from django.urls import reverse
-from django.utils import timezone
 from model_bakery import baker
 
-from payments.models import Order, OrderItem
+from payments.models import Order
 
 pytestmark = pytest.mark.django_db
 
@@ -20,32 +18,10 @@ NOT_FOUND = "We could not find that order"
 
 
 @pytest.fixture
-def paid_order(laptop, mouse) -> Order:
-    order = baker.make(
-        Order,
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
-        total_cents=105997,
-        currency="usd",
-        customer_email="ada@example.com",
+def paid_order(paid_order_with_items, laptop, mouse) -> Order:
+    return paid_order_with_items(
+        laptop=laptop, mouse=mouse, customer_email="ada@example.com"
     )
-    baker.make(
-        OrderItem,
-        order=order,
-        product=laptop,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem,
-        order=order,
-        product=mouse,
-        product_name="Mouse",
-        unit_price_cents=2999,
-        quantity=2,
-    )
-    return order
 
 
 def page(token: str, client: Client | None = None):
@@ -192,11 +168,9 @@ def test_admin_revokes_a_link_the_old_one_is_404_and_the_new_one_works(
 
 
 def test_staff_who_may_only_view_orders_cannot_revoke_a_link(
-    client, django_user_model, paid_order
+    client, sign_in_staff, paid_order
 ):
-    viewer = baker.make(django_user_model, is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_order"))
-    client.force_login(viewer)
+    sign_in_staff("view_order")
     old = paid_order.access_token
 
     changelist = client.get(ORDERS_URL)
@@ -209,13 +183,9 @@ def test_staff_who_may_only_view_orders_cannot_revoke_a_link(
 
 
 def test_staff_with_the_change_permission_can_revoke_a_link(
-    client, django_user_model, paid_order
+    client, sign_in_staff, paid_order
 ):
-    operator = baker.make(django_user_model, is_staff=True)
-    operator.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_order", "change_order"])
-    )
-    client.force_login(operator)
+    sign_in_staff("view_order", "change_order")
     old = paid_order.access_token
 
     revoke(client, paid_order)

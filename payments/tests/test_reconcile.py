@@ -6,9 +6,7 @@ from datetime import timedelta
 from io import StringIO
 
 import pytest
-from django.contrib.auth.models import Permission
 from django.core.management import call_command
-from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -296,25 +294,12 @@ def test_a_succeeded_payment_intent_of_another_amount_is_not_paid(
     assert order.problem.startswith("Amount mismatch: the PaymentIntent says")
 
 
-def staff_client(django_user_model, *permissions: str):
-    """Return a client signed in as a staff user with just these permissions."""
-    user = baker.make(django_user_model, username="clerk", is_staff=True)
-    user.user_permissions.set(
-        Permission.objects.filter(
-            content_type__app_label="payments", codename__in=permissions
-        )
-    )
-    client = Client()
-    client.force_login(user)
-    return client
-
-
 def test_a_staff_user_who_may_only_view_orders_cannot_run_the_action(
-    django_user_model, place_order, stripe_double
+    sign_in_staff, place_order, stripe_double
 ):
     order = place_order()
     stripe_double.pay(order.checkout_session_id)
-    viewer = staff_client(django_user_model, "view_order")
+    viewer = sign_in_staff("view_order")
     asked_before = len(stripe_double.requests)
 
     changelist = viewer.get(CHANGELIST_URL)
@@ -328,11 +313,11 @@ def test_a_staff_user_who_may_only_view_orders_cannot_run_the_action(
 
 
 def test_a_staff_user_with_the_reconcile_permission_runs_the_action(
-    django_user_model, place_order, stripe_double
+    sign_in_staff, place_order, stripe_double
 ):
     order = place_order()
     stripe_double.pay(order.checkout_session_id)
-    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+    operator = sign_in_staff("view_order", "reconcile_order")
 
     assert "reconcile_with_stripe" in operator.get(CHANGELIST_URL).content.decode()
     response = run_admin_action(operator, [order])
@@ -343,10 +328,10 @@ def test_a_staff_user_with_the_reconcile_permission_runs_the_action(
 
 
 def test_the_reconcile_permission_does_not_make_orders_editable(
-    django_user_model, place_order
+    sign_in_staff, place_order
 ):
     order = place_order()
-    operator = staff_client(django_user_model, "view_order", "reconcile_order")
+    operator = sign_in_staff("view_order", "reconcile_order")
     url = reverse("admin:payments_order_change", args=[order.pk])
 
     page = operator.get(url)

@@ -15,7 +15,6 @@ from model_bakery import baker
 
 from payments import stripe_api
 from payments.models import Order, Refund
-from payments.tests.conftest import deliver_events
 from payments.tests.test_concurrency import run_together
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -25,15 +24,6 @@ pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 def _patient_stripe_calls(stripe_double, settings):
     # Eight threads on a loaded machine: a slow answer is not what is tested.
     settings.STRIPE_TIMEOUT_SECONDS = (10.0, 10.0)
-
-
-@pytest.fixture
-def paid_order(stripe_double, pending_order) -> Order:
-    stripe_double.pay(pending_order.checkout_session_id, email="a@ex.com")
-    deliver_events(*stripe_double.events)
-    pending_order.refresh_from_db()
-    assert pending_order.status == Order.Status.PAID
-    return pending_order
 
 
 def admins(django_user_model, count: int) -> list[Client]:

@@ -15,7 +15,6 @@ from payments.refunds import (
     DASHBOARD,
     RefundRefused,
     RefundUnconfirmed,
-    order_refund,
     refund_idempotency_key,
     refund_params,
     refund_reserve,
@@ -77,13 +76,14 @@ def events_after(stripe_double, seen: int) -> list[dict]:
 
 
 def refund(order: Order, amount_cents: int, **kwargs) -> Refund:
-    return order_refund(
+    reserved = refund_reserve(
         order_id=order.pk,
         amount_cents=amount_cents,
         reason=kwargs.pop("reason", Refund.Reason.REQUESTED_BY_CUSTOMER),
         requested_by=kwargs.pop("requested_by", "admin:operator"),
         **kwargs,
     )
+    return refund_submit(refund=reserved)
 
 
 def refund_emails(order: Order) -> list[OrderEmail]:

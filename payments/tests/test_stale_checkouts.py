@@ -12,10 +12,8 @@ from io import StringIO
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 
-from payments import stripe_api
 from payments.models import Order, OrderProblem
 from payments.tests.conftest import CART_ADD_URL, deliver_events
 from payments.tests.test_concurrency import COMPLETED, delivery, run_together
@@ -78,17 +76,10 @@ def test_paying_one_checkout_expires_the_shoppers_other_open_session(
 
 
 def test_stale_sessions_are_expired_outside_any_transaction(
-    stripe_double, two_checkouts, monkeypatch
+    stripe_double, two_checkouts, stripe_calls_in_transaction
 ):
     stale, paid = two_checkouts
-    real_expire = stripe_api.checkout_session_expire
-    in_transaction = []
-
-    def expire(session_id: str) -> dict:
-        in_transaction.append(connection.in_atomic_block)
-        return real_expire(session_id)
-
-    monkeypatch.setattr(stripe_api, "checkout_session_expire", expire)
+    in_transaction = stripe_calls_in_transaction("checkout_session_expire")
 
     pay_and_deliver(stripe_double, paid)
 

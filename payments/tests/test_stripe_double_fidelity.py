@@ -38,7 +38,12 @@ from typing_extensions import is_typeddict
 from payments.stripe_double import DEFAULT_WEBHOOK_SECRET, StripeDouble
 from payments.stripe_double.params import ACCEPTED_PARAMS, FREE_FORM
 
-from .stripe_double_support import SESSION_PARAMS, SHIPPING_PARAMS, WebhookReceiver
+from .stripe_double_support import (
+    SESSION_PARAMS,
+    SHIPPING_PARAMS,
+    WebhookReceiver,
+    declared_fields,
+)
 
 # The SDK's parameters for each endpoint the double serves. A new endpoint in
 # the double fails test_every_endpoint_has_its_sdk_params until it is added here.
@@ -58,19 +63,6 @@ SDK_PARAMS: dict[str, type] = {
     "GET /v1/disputes/{id}": DisputeRetrieveParams,
     "GET /v2/core/events/{id}": EventRetrieveParams,
 }
-
-
-def declared_fields(klass: type) -> set[str]:
-    """Return the fields a StripeObject class declares, inherited ones included."""
-    # A list declares its "object" only as OBJECT_NAME.
-    fields = {"object"} if hasattr(klass, "OBJECT_NAME") else set()
-    for base in klass.__mro__:
-        fields.update(
-            name
-            for name in getattr(base, "__annotations__", {})
-            if not name.startswith("_") and name != "OBJECT_NAME"
-        )
-    return fields
 
 
 def undeclared_fields(value: Any, path: str) -> Iterator[str]:

@@ -8,7 +8,7 @@ import stripe
 
 from payments.stripe_double import StripeDouble
 
-from .stripe_double_support import TOTAL, press
+from .stripe_double_support import TOTAL, pen_session, press
 
 
 def _payment_intent(
@@ -180,22 +180,7 @@ def test_failed_payment_intent_can_be_canceled_a_succeeded_one_cannot(
     double_server.pay(double_session.id, delayed=True)
     double_server.settle(double_session.id, succeeded=False)
     failed = _payment_intent(double_client, double_session.id)
-    other = double_client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": "http://shop.test/ok",
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": 500,
-                        "product_data": {"name": "Pen"},
-                    },
-                }
-            ],
-        }
-    )
+    other = pen_session(double_client, 500)
     double_server.pay(other.id)
     succeeded = _payment_intent(double_client, other.id)
 
@@ -235,23 +220,7 @@ def test_unknown_payment_objects_are_resource_missing(
 def test_hosted_page_offers_only_the_allowed_payment_methods(
     double_client: stripe.StripeClient, double_session: stripe.checkout.Session
 ) -> None:
-    card_only = double_client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": "http://shop.test/ok",
-            "allowed_payment_method_types": ["card"],
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": 500,
-                        "product_data": {"name": "Pen"},
-                    },
-                }
-            ],
-        }
-    )
+    card_only = pen_session(double_client, 500, allowed_payment_method_types=["card"])
 
     page = requests.get(card_only.url, timeout=5).text
     refused = press(card_only, "pay_delayed")

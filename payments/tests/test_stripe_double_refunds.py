@@ -16,7 +16,7 @@ from stripe.events import (
 
 from payments.stripe_double import DEFAULT_WEBHOOK_SECRET, StripeDouble
 
-from .stripe_double_support import TOTAL, WebhookReceiver
+from .stripe_double_support import TOTAL, WebhookReceiver, pen_session
 
 
 @pytest.fixture
@@ -25,6 +25,14 @@ def payment_intent_id(
 ) -> str:
     """The PaymentIntent of a session paid by card."""
     return double_server.pay(double_session.id)["payment_intent"]
+
+
+@pytest.fixture
+def bank_payment_intent_id(
+    double_server: StripeDouble, double_session: stripe.checkout.Session
+) -> str:
+    """The PaymentIntent of a session paid by bank debit, still processing."""
+    return double_server.pay(double_session.id, delayed=True)["payment_intent"]
 
 
 def _charge(client: stripe.StripeClient, payment_intent_id: str) -> stripe.Charge:
@@ -166,16 +174,12 @@ def test_refund_params_are_validated(
 
 
 def test_a_processing_payment_cannot_be_refunded(
-    double_server: StripeDouble,
-    double_client: stripe.StripeClient,
-    double_session: stripe.checkout.Session,
+    double_client: stripe.StripeClient, bank_payment_intent_id: str
 ) -> None:
-    payment_intent_id = double_server.pay(double_session.id, delayed=True)[
-        "payment_intent"
-    ]
-
     with pytest.raises(stripe.InvalidRequestError, match="successful charge"):
-        double_client.v1.refunds.create(params={"payment_intent": payment_intent_id})
+        double_client.v1.refunds.create(
+            params={"payment_intent": bank_payment_intent_id}
+        )
 
 
 def test_refunds_are_listed_by_payment_intent_newest_first(
@@ -183,22 +187,7 @@ def test_refunds_are_listed_by_payment_intent_newest_first(
     double_client: stripe.StripeClient,
     payment_intent_id: str,
 ) -> None:
-    other = double_client.v1.checkout.sessions.create(
-        params={
-            "mode": "payment",
-            "success_url": "http://shop.test/ok",
-            "line_items": [
-                {
-                    "quantity": 1,
-                    "price_data": {
-                        "currency": "usd",
-                        "unit_amount": 900,
-                        "product_data": {"name": "Pen"},
-                    },
-                }
-            ],
-        }
-    )
+    other = pen_session(double_client, 900)
     double_server.refund(double_server.pay(other.id)["payment_intent"])
     first = double_client.v1.refunds.create(
         params={"payment_intent": payment_intent_id, "amount": 100}
@@ -264,13 +253,11 @@ def test_bank_debit_refund_is_pending_until_it_settles_or_fails(
     double_server: StripeDouble,
     double_client: stripe.StripeClient,
     double_session: stripe.checkout.Session,
+    bank_payment_intent_id: str,
 ) -> None:
-    payment_intent_id = double_server.pay(double_session.id, delayed=True)[
-        "payment_intent"
-    ]
     double_server.settle(double_session.id)
     refund = double_client.v1.refunds.create(
-        params={"payment_intent": payment_intent_id, "amount": 300}
+        params={"payment_intent": bank_payment_intent_id, "amount": 300}
     )
 
     failed = requests.post(
@@ -286,9 +273,11 @@ def test_bank_debit_refund_is_pending_until_it_settles_or_fails(
     assert double_server.events[-2]["data"]["previous_attributes"] == {
         "status": "pending"
     }
-    assert _charge(double_client, payment_intent_id).amount_refunded == 0
+    assert _charge(double_client, bank_payment_intent_id).amount_refunded == 0
     settled = double_server.settle_refund(
-        double_client.v1.refunds.create(params={"payment_intent": payment_intent_id}).id
+        double_client.v1.refunds.create(
+            params={"payment_intent": bank_payment_intent_id}
+        ).id
     )
     assert settled["status"] == "succeeded"
     assert _event_types(double_server)[-1] == "refund.updated"

@@ -9,24 +9,13 @@ import stripe
 
 from payments.stripe_double import StripeDouble
 
-from .stripe_double_support import SESSION_PARAMS, TOTAL, press
-
-
-def _sdk_fields(resource: type) -> set[str]:
-    fields: set[str] = set()
-    for klass in resource.__mro__:
-        fields.update(
-            name
-            for name in getattr(klass, "__annotations__", {})
-            if not name.startswith("_") and name != "OBJECT_NAME"
-        )
-    return fields
+from .stripe_double_support import SESSION_PARAMS, TOTAL, declared_fields, press
 
 
 def test_session_has_every_field_the_sdk_declares_but_line_items(
     double_session: stripe.checkout.Session,
 ) -> None:
-    expected = _sdk_fields(stripe.checkout.Session) - {"line_items"}
+    expected = declared_fields(stripe.checkout.Session) - {"line_items"}
 
     assert set(double_session.to_dict()) == expected
 

@@ -10,12 +10,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
-from payments import stripe_api
 from payments.models import Order
 from payments.tests.test_concurrency import run_together
 
@@ -80,18 +78,11 @@ def test_success_page_within_the_interval_shows_the_order_as_it_stands(
 
 @pytest.mark.django_db(transaction=True)
 def test_success_page_asks_stripe_outside_any_transaction(
-    cart_with_items, checkout_order, stripe_double, monkeypatch
+    cart_with_items, checkout_order, stripe_double, stripe_calls_in_transaction
 ):
     order = checkout_order(cart_with_items)
     stripe_double.pay(order.checkout_session_id)
-    real_retrieve = stripe_api.checkout_session_retrieve
-    in_transaction = []
-
-    def retrieve(session_id: str) -> dict:
-        in_transaction.append(connection.in_atomic_block)
-        return real_retrieve(session_id)
-
-    monkeypatch.setattr(stripe_api, "checkout_session_retrieve", retrieve)
+    in_transaction = stripe_calls_in_transaction("checkout_session_retrieve")
 
     assert PAID in visit(cart_with_items, order)
     assert in_transaction == [False]

@@ -15,6 +15,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -27,7 +28,7 @@ from model_bakery import baker
 
 from payments.emails import order_email_send
 from payments.fulfillment import order_transition
-from payments.models import Order, OrderEmail, OrderItem
+from payments.models import Order, OrderEmail
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -91,23 +92,24 @@ def run_worker_batch(**environment: str) -> subprocess.CompletedProcess[str]:
     )
 
 
-def paid_order() -> Order:
-    """Mark a new order paid through fulfillment, which queues its two emails."""
-    order = baker.make(
-        Order, total_cents=102998, currency="usd", customer_email=SHOPPER
-    )
-    baker.make(
-        OrderItem,
-        order=order,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem, order=order, product_name="Mouse", unit_price_cents=2999, quantity=1
-    )
-    assert order_transition(order_id=order.pk, to=Order.Status.PAID, by="test").changed
-    return Order.objects.get(pk=order.pk)
+@pytest.fixture
+def new_paid_order(order_fill) -> Callable[[], Order]:
+    """Return a function that marks a new order paid through fulfillment.
+
+    Fulfillment queues the order's two emails.
+    """
+
+    def pay() -> Order:
+        order = baker.make(
+            Order, total_cents=102998, currency="usd", customer_email=SHOPPER
+        )
+        order_fill(order, mice=1)
+        assert order_transition(
+            order_id=order.pk, to=Order.Status.PAID, by="test"
+        ).changed
+        return Order.objects.get(pk=order.pk)
+
+    return pay
 
 
 def sent_messages(directory: Path) -> list[email.message.Message]:
@@ -138,8 +140,10 @@ def procfile_command(name: str) -> list[str]:
     raise AssertionError(f"no {name}: line in the Procfile")
 
 
-def test_procfile_worker_sends_the_queued_emails_and_stops_on_sigterm(tmp_path):
-    order = paid_order()
+def test_procfile_worker_sends_the_queued_emails_and_stops_on_sigterm(
+    tmp_path, new_paid_order
+):
+    order = new_paid_order()
     assert DBTaskResult.objects.ready().count() == 2
     outbox = tmp_path / "outbox"
     command = procfile_command("worker")
@@ -179,8 +183,10 @@ def test_procfile_worker_sends_the_queued_emails_and_stops_on_sigterm(tmp_path):
     assert DBTaskResult.objects.successful().count() == 2
 
 
-def test_worker_retries_a_failed_send_later_and_never_sends_twice(tmp_path):
-    paid_order()
+def test_worker_retries_a_failed_send_later_and_never_sends_twice(
+    tmp_path, new_paid_order
+):
+    new_paid_order()
     outbox = tmp_path / "outbox"
 
     # The mail server is down: both sends fail and are put off for a second.
@@ -219,8 +225,10 @@ def test_worker_retries_a_failed_send_later_and_never_sends_twice(tmp_path):
     assert [result.return_value for result in latest] == ["already sent"] * 2
 
 
-def test_two_workers_draining_repeated_tasks_send_each_email_once(tmp_path):
-    orders = [paid_order() for _ in range(8)]
+def test_two_workers_draining_repeated_tasks_send_each_email_once(
+    tmp_path, new_paid_order
+):
+    orders = [new_paid_order() for _ in range(8)]
     # Every task twice, side by side, as after a redelivery, and all due in a
     # few seconds, when both workers are up and polling: the two take the two
     # tasks of one email at about the same moment.
@@ -292,12 +300,14 @@ class HeldBackend(BaseEmailBackend):
     outbox: list = []
 
 
-def test_a_second_task_for_an_email_being_sent_waits_then_sends_nothing(settings):
+def test_a_second_task_for_an_email_being_sent_waits_then_sends_nothing(
+    settings, new_paid_order
+):
     settings.EMAIL_BACKEND = f"{__name__}.HeldBackend"
     HeldBackend.sending.clear()
     HeldBackend.release.clear()
     HeldBackend.outbox.clear()
-    paid_order()
+    new_paid_order()
     confirmation = OrderEmail.objects.get(kind="confirmation")
     results: dict[str, str] = {}
 

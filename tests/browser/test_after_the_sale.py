@@ -9,7 +9,7 @@ from django.utils import timezone
 from model_bakery import baker
 from playwright.sync_api import Page, expect
 
-from payments.models import Order, OrderItem
+from payments.models import Order
 
 from .test_shopping import serious_violations
 
@@ -19,25 +19,8 @@ PASSWORD = "a-long-password-for-the-browser-test"
 
 
 @pytest.fixture
-def paid_order(db) -> Order:
-    order = baker.make(
-        Order,
-        status=Order.Status.PAID,
-        paid_at=timezone.now(),
-        total_cents=105997,
-        currency="usd",
-    )
-    baker.make(
-        OrderItem,
-        order=order,
-        product_name="Laptop",
-        unit_price_cents=99999,
-        quantity=1,
-    )
-    baker.make(
-        OrderItem, order=order, product_name="Mouse", unit_price_cents=2999, quantity=2
-    )
-    return order
+def paid_order(db, paid_order_with_items) -> Order:
+    return paid_order_with_items()
 
 
 @pytest.mark.parametrize("javascript", [True, False], ids=["js", "no-js"])

@@ -23,6 +23,8 @@ from storefront.models import Product
 from .processes import run_manage
 
 CATALOG_SIZE = 52
+# What htmx sends with each request it makes, for the tests that pose as htmx.
+HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 
 
 @pytest.fixture

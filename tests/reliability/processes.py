@@ -8,6 +8,7 @@ carries the client's address as the last X-Forwarded-For entry.
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import re
@@ -25,31 +26,13 @@ from urllib.parse import urlsplit
 import psycopg
 import requests
 
+from config.environment import environment_without_shop_settings
 from payments.stripe_double import DEFAULT_API_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 WEBHOOK_SECRET = "whsec_reliability_two_processes"
 STARTUP_SECONDS = 30
-# Settings a developer's shell might hold; the processes get only what is given.
-SHOP_VARIABLES = {
-    "ALLOWED_HOSTS",
-    "CSRF_TRUSTED_ORIGINS",
-    "DATABASE_URL",
-    "DEBUG",
-    "PORT",
-    "RATELIMIT_CART",
-    "RATELIMIT_CHECKOUT",
-    "RATELIMIT_ENABLE",
-    "REDIS_URL",
-    "SECRET_KEY",
-    "SECURE_SSL_REDIRECT",
-    "STRIPE_API_BASE",
-    "STRIPE_SECRET_KEY",
-    "STRIPE_WEBHOOK_SECRET",
-    "TRUSTED_PROXY_HOPS",
-    "WEB_CONCURRENCY",
-}
 CSRF_INPUT = re.compile(r'name="csrfmiddlewaretoken" value="([^"]+)"')
 CATALOG_ITEM = re.compile(r'<li class="product" id="product-(\d+)"')
 CART_LINE = re.compile(r'id="cart-quantity-(\d+)"[^>]*value="(\d+)"')
@@ -57,8 +40,29 @@ CART_LINE = re.compile(r'id="cart-quantity-(\d+)"[^>]*value="(\d+)"')
 
 def process_environment(overrides: dict[str, str]) -> dict[str, str]:
     """Return this process's environment without shop settings, plus `overrides`."""
-    base = {k: v for k, v in os.environ.items() if k not in SHOP_VARIABLES}
-    return {**base, **overrides}
+    return {**environment_without_shop_settings(), **overrides}
+
+
+def settings_loaded(names: Sequence[str], environment: dict[str, str]) -> dict:
+    """Return these settings as a fresh process loads them from just `environment`.
+
+    Settings that refuse to start raise SystemExit with their one-line message.
+    """
+    code = (
+        "import json, django; django.setup(); from django.conf import settings; "
+        f"print(json.dumps({{n: getattr(settings, n, None) for n in {list(names)!r}}}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**environment, "DJANGO_SETTINGS_MODULE": "config.settings"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if result.returncode:
+        raise SystemExit(result.stderr.strip())
+    return json.loads(result.stdout)
 
 
 def run_manage(*args: str, environment: dict[str, str]) -> str:

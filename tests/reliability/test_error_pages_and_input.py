@@ -12,7 +12,7 @@ from django.urls import reverse
 
 from payments.models import Order
 
-from .conftest import stored_session
+from .conftest import HTMX, stored_session
 from .test_headers_and_csrf import policy
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +21,6 @@ ADD = reverse("storefront:cart-add")
 CHECKOUT = reverse("payments:checkout")
 LOGIN = reverse("admin:login")
 ORDERS = reverse("admin:payments_order_changelist")
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 FORM = "application/x-www-form-urlencoded"
 
 

@@ -6,10 +6,7 @@ script, style or event handler could run under it, so none may be there.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 import uuid
 from collections.abc import Callable, Iterator
 
@@ -22,15 +19,14 @@ from payments.models import Order
 from payments.stripe_api import CHECKOUT_ORIGIN
 from storefront.models import Product
 
-from .conftest import stored_session
-from .processes import ROOT, process_environment
+from .conftest import HTMX, stored_session
+from .processes import process_environment, settings_loaded
 
 pytestmark = pytest.mark.django_db
 
 ADD = reverse("storefront:cart-add")
 CHECKOUT = reverse("payments:checkout")
 WEBHOOK = reverse("payments:stripe-webhook")
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 
 SCRIPT_TAG = re.compile(r"<script\b[^>]*>", re.IGNORECASE)
 INLINE_STYLE = re.compile(r"<style\b|\sstyle\s*=", re.IGNORECASE)
@@ -205,28 +201,16 @@ COOKIE_SETTINGS = [
 
 def settings_with_debug_off() -> dict[str, object]:
     """Return the cookie settings as production (DEBUG off) loads them."""
-    code = (
-        "import json, django; django.setup();"
-        "from django.conf import settings;"
-        f"print(json.dumps({{n: getattr(settings, n) for n in {COOKIE_SETTINGS!r}}}))"
-    )
-    result = subprocess.run(
-        [sys.executable, "-c", code],
-        cwd=ROOT,
-        env=process_environment(
+    return settings_loaded(
+        COOKIE_SETTINGS,
+        process_environment(
             {
-                "DJANGO_SETTINGS_MODULE": "config.settings",
                 "DEBUG": "false",
                 "SECRET_KEY": "a-production-like-secret-key-for-this-test-only",
                 "ALLOWED_HOSTS": "shop.example",
             }
         ),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
     )
-    return json.loads(result.stdout)
 
 
 @pytest.mark.parametrize("debug", [True, False], ids=["debug", "production"])

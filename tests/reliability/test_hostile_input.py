@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from payments.models import Order
 from storefront.models import Product
 
-from .conftest import stored_session
+from .conftest import HTMX, stored_session
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,6 @@ UPDATE = reverse("storefront:cart-update")
 REMOVE = reverse("storefront:cart-remove")
 CHECKOUT = reverse("payments:checkout")
 CART_URLS = [ADD, UPDATE, REMOVE]
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 CART_STATUSES = {200, 303, 400, 422}
 
 # A modest number of examples keeps the file near 20 seconds; the example

@@ -24,13 +24,12 @@ from django.urls import reverse
 
 from storefront.models import Product
 
-from .conftest import stored_session
+from .conftest import HTMX, stored_session
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
 ADD = reverse("storefront:cart-add")
 CHECKOUT = reverse("payments:checkout")
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 PARALLEL = 10
 
 

@@ -14,7 +14,7 @@ from django.urls import reverse
 from payments.models import Order
 from storefront.rate_limits import TOO_MANY_CHANGES, TOO_MANY_CHECKOUTS, client_ip
 
-from .conftest import stored_session
+from .conftest import HTMX, stored_session
 
 pytestmark = pytest.mark.django_db
 
@@ -22,7 +22,6 @@ ADD = reverse("storefront:cart-add")
 UPDATE = reverse("storefront:cart-update")
 REMOVE = reverse("storefront:cart-remove")
 CHECKOUT = reverse("payments:checkout")
-HTMX = {"HTTP_HX_REQUEST": "true", "HTTP_HX_CURRENT_URL": "http://testserver/"}
 
 
 def behind_router(client_address: str, spoofed: str = "") -> dict[str, str]:
