@@ -6,6 +6,7 @@ from django.http import HttpRequest
 
 from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
 from payments.admin_orders import OrderAdminToolsMixin
+from payments.admin_records import OrderRecordInline
 from payments.admin_refunds import DisputeInline, RefundAdminMixin, RefundInline
 from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
@@ -27,10 +28,8 @@ class ReadOnlyAdminMixin:
         return False
 
 
-class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
+class OrderItemInline(OrderRecordInline):
     model = OrderItem
-    extra = 0
-    can_delete = False
     fields = ["product_name", "unit_price", "quantity", "line_total", "product"]
     readonly_fields = fields
 
@@ -43,10 +42,8 @@ class OrderItemInline(ReadOnlyAdminMixin, admin.TabularInline):
         return format_money(item.line_total_cents, item.order.currency)
 
 
-class OrderProblemInline(ReadOnlyAdminMixin, admin.TabularInline):
+class OrderProblemInline(OrderRecordInline):
     model = OrderProblem
-    extra = 0
-    can_delete = False
     fields = ["created_at", "message", "by", "resolved_at", "resolved_by"]
     readonly_fields = fields
     verbose_name = "problem"

@@ -17,6 +17,7 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
+from payments.admin_records import OrderRecordInline
 from payments.models import Dispute, Order, Refund
 from payments.refunds import (
     RefundRefused,
@@ -66,20 +67,8 @@ class RefundForm(forms.Form):
         return cents
 
 
-class OrderRecordInline(admin.TabularInline):
-    """A record on the order's page, seen by whoever may see the order."""
-
-    extra = 0
-    can_delete = False
-
-    def has_view_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return request.user.has_perm("payments.view_order")
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
+class MoneyRecordInline(OrderRecordInline):
+    """A refund or a dispute: an amount in the record's currency."""
 
     def currency(self, record: Refund | Dispute) -> str:
         raise NotImplementedError
@@ -89,7 +78,7 @@ class OrderRecordInline(admin.TabularInline):
         return format_money(record.amount_cents, self.currency(record))
 
 
-class RefundInline(OrderRecordInline):
+class RefundInline(MoneyRecordInline):
     model = Refund
     fields = [
         "created_at",
@@ -107,7 +96,7 @@ class RefundInline(OrderRecordInline):
         return refund.order.currency
 
 
-class DisputeInline(OrderRecordInline):
+class DisputeInline(MoneyRecordInline):
     model = Dispute
     fields = [
         "created_at",

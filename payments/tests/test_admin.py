@@ -269,3 +269,19 @@ def test_a_staff_user_who_may_only_view_orders_cannot_mark_problems_dealt_with(
     assert changelist.status_code == 200
     assert "resolve_problems" not in changelist.content.decode()
     assert OrderProblem.objects.get().resolved_at is None
+
+
+def test_staff_who_may_view_orders_see_an_orders_items_and_problems(
+    client, sign_in_staff, order_with_items
+):
+    sign_in_staff("view_order")
+    baker.make(OrderProblem, order=order_with_items, message="Stripe was down.")
+
+    page = client.get(
+        reverse("admin:payments_order_change", args=[order_with_items.pk])
+    )
+
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert "Laptop" in html and "Mouse" in html
+    assert "Stripe was down." in html
