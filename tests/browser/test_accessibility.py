@@ -97,8 +97,9 @@ def test_cart_search_product_and_success_pages_have_no_axe_or_pa11y_errors(
     found = check(page, pa11y_folder, "home-with-cart")
     page.goto(f"{shop_url}/cart/")
     found += check(page, pa11y_folder, "cart")
-    page.goto(f"{shop_url}/?q=o&category=accessories")
-    expect(page.locator(".product__name")).to_have_text(["Keyboard", "Mouse"])
+    # A whole word: PostgreSQL matches words and their prefixes, SQLite any part.
+    page.goto(f"{shop_url}/?q=quiet&category=accessories")
+    expect(page.locator(".product__name")).to_have_text(["Mouse"])
     found += check(page, pa11y_folder, "search-results")
     page.goto(f"{shop_url}/products/laptop/")
     expect(page.get_by_role("img", name="Drawing of the laptop")).to_be_visible()
