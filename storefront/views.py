@@ -81,12 +81,14 @@ def cart_return_url(request: HtmxHttpRequest, *, refused: bool, line: bool) -> s
 @require_GET
 @session_page
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    filters = CatalogFilterForm(request.GET)
     query, category_slug, number = "", "", None
-    if filters.is_valid():
-        query = filters.cleaned_data["q"].strip()
-        category_slug = filters.cleaned_data["category"]
-        number = filters.cleaned_data["page"]
+    # Most visits have no query string: nothing to check.
+    if request.GET:
+        filters = CatalogFilterForm(request.GET)
+        if filters.is_valid():
+            query = filters.cleaned_data["q"].strip()
+            category_slug = filters.cleaned_data["category"]
+            number = filters.cleaned_data["page"]
     categories = list(Category.objects.all())
     category = None
     if category_slug:

@@ -361,8 +361,9 @@ def test_home_page_query_count_is_flat_in_the_number_of_paid_orders(
         )
 
     # One more than before when the cart has a checkout outstanding: is its
-    # payment processing? And one for the catalog's category list.
-    with django_assert_max_num_queries(9):
+    # payment processing? One for the catalog's category list, and one for
+    # the first pictures of the page's products.
+    with django_assert_max_num_queries(10):
         response = cart_with_items.get("/")
 
     assert response.status_code == 200

@@ -167,7 +167,8 @@ def test_catalog_queries_stay_flat_with_pictures_and_categories(
             product_image_make(product, size=(400, 300), position=1)
 
     for params in ({}, {"category": "category-0"}, {"q": "product"}):
-        # Session, categories, the page's count and its rows.
+        # Categories, the page's count, its rows and their first pictures (a
+        # new visitor: no session yet).
         with django_assert_max_num_queries(4):
             response = client.get("/", params)
         assert response.status_code == 200
