@@ -118,10 +118,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--products", type=int, default=1_000)
+    # Many more sessions than connections: with 32, two of wrk's 16 connections
+    # often held the same session at once and waited on its lock, which no
+    # real shopper does (docs/PERFORMANCE.md).
     parser.add_argument(
         "--shoppers",
         type=int,
-        default=32,
+        default=256,
         help="sessions with a cart that wrk takes turns with (default: %(default)s)",
     )
     parser.add_argument("--orders", type=int, default=100_000)
