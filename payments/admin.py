@@ -6,26 +6,13 @@ from django.http import HttpRequest
 
 from payments.admin_fulfillment import FulfillmentAdminMixin, ToShipFilter
 from payments.admin_orders import OrderAdminToolsMixin
-from payments.admin_records import OrderRecordInline
+from payments.admin_records import OrderRecordInline, ReadOnlyAdminMixin
 from payments.admin_refunds import DisputeInline, RefundAdminMixin, RefundInline
 from payments.fulfillment import order_problems_resolve
 from payments.models import Order, OrderItem, OrderProblem, StripeEvent
 from payments.reconcile import order_reconcile
 from payments.webhooks import HANDLERS
 from storefront.money import format_money
-
-
-class ReadOnlyAdminMixin:
-    """Viewable, never added, changed or deleted: a record of what happened."""
-
-    def has_add_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: object = None) -> bool:
-        return False
 
 
 class OrderItemInline(OrderRecordInline):
