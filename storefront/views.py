@@ -13,7 +13,7 @@ from django.views.decorators.vary import vary_on_headers
 
 from shop.http import HtmxHttpRequest, here, redirect_target
 from shop.pages import session_page
-from storefront.cart import Cart, CartContents, CartError
+from storefront.cart import Cart, CartError
 from storefront.catalog import catalog_page, product_cards
 from storefront.forms import (
     CartAddForm,
@@ -28,8 +28,9 @@ from storefront.rate_limits import TOO_MANY_CHANGES, cart_change_over_limit
 from storefront.session_lock import serialize_session
 
 
-def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartContents:
-    """Return the visitor's cart, telling them about products that left it."""
+def cart_panel(request: HtmxHttpRequest, cart: Cart | None = None) -> dict:
+    """Return what a page's cart panel shows, telling the visitor about products
+    that left the cart."""
     if cart is None:
         cart = Cart(request.session)
     contents = cart.contents()
@@ -37,7 +38,13 @@ def cart_contents(request: HtmxHttpRequest, cart: Cart | None = None) -> CartCon
         messages.warning(
             request, f"{name} is no longer available and was removed from your cart."
         )
-    return contents
+    return {
+        "cart": contents,
+        "cart_count": contents.count,
+        # The checkouts not yet over: payments shows one that is processing.
+        "checkouts": cart.checkouts,
+        "here": here(request),
+    }
 
 
 # What the shopper typed in a refused plain cart change, kept in the URL of the
@@ -117,15 +124,7 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         # Active search: the results, and out of band how many there are.
         response = render(request, "storefront/index.html#catalog_swap", context)
     else:
-        shopping_cart = Cart(request.session)
-        cart = cart_contents(request, shopping_cart)
-        context.update(
-            cart=cart,
-            cart_count=cart.count,
-            # The checkouts not yet over: payments shows one that is processing.
-            checkouts=shopping_cart.checkouts,
-            active_search=True,
-        )
+        context.update(cart_panel(request), active_search=True)
         response = render(request, "storefront/index.html", context)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
@@ -143,15 +142,10 @@ def product_detail(request: HtmxHttpRequest, slug: str) -> HttpResponse:
         for image in product.images.all()
         if (picture := Picture.from_variants(image.alt_text, image.variants))
     ]
-    shopping_cart = Cart(request.session)
-    cart = cart_contents(request, shopping_cart)
     context = {
         "product": product,
         "pictures": pictures,
-        "cart": cart,
-        "cart_count": cart.count,
-        "checkouts": shopping_cart.checkouts,
-        "here": here(request),
+        **cart_panel(request),
         "refused": refused_input(request.GET),
     }
     return render(request, "storefront/product_detail.html", context)
@@ -168,15 +162,7 @@ def robots_txt(request: HtmxHttpRequest) -> HttpResponse:
 @session_page
 @vary_on_headers("HX-Request")
 def cart_detail(request: HtmxHttpRequest) -> HttpResponse:
-    shopping_cart = Cart(request.session)
-    cart = cart_contents(request, shopping_cart)
-    context = {
-        "cart": cart,
-        "cart_count": cart.count,
-        "checkouts": shopping_cart.checkouts,
-        "here": here(request),
-        "refused": refused_input(request.GET),
-    }
+    context = {**cart_panel(request), "refused": refused_input(request.GET)}
     if request.htmx:
         return render(request, "storefront/index.html#cart", context)
     return render(request, "storefront/cart.html", context)
@@ -249,13 +235,7 @@ def cart_change(
         # refused change comes back with the message and what was typed.
         target = cart_return_url(request, refused=status != 200, line=line)
         return HttpResponseRedirect(target, status=303)
-    contents = cart_contents(request, cart)
-    context = {
-        "cart": contents,
-        "cart_count": contents.count,
-        "checkouts": cart.checkouts,
-        "here": here(request),
-    }
+    context = cart_panel(request, cart)
     if request.htmx:
         # The cart, and out of band the status and the header's count.
         return render(
