@@ -147,6 +147,21 @@ class Service:
         children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
         return sorted(int(child) for child in children)
 
+    def wait_for_workers(
+        self, count: int, timeout: float = STARTUP_SECONDS
+    ) -> list[int]:
+        """Return the workers' pids once `count` are running (bounded wait).
+
+        The shop answers as soon as its first worker is up; gunicorn may still
+        be forking the others.
+        """
+        deadline = time.monotonic() + timeout
+        while len(workers := self.worker_pids()) < count:
+            if time.monotonic() > deadline:
+                return workers
+            time.sleep(0.1)
+        return workers
+
 
 def rss_kib(pid: int) -> int:
     """Return a process's resident set size in KiB, from /proc."""

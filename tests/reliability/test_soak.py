@@ -236,7 +236,7 @@ def test_soak_mixed_traffic_loses_nothing_and_memory_stays_flat(
     began = time.monotonic()
     deadline = began + SOAK_SECONDS
     warm_up = max(3.0, SOAK_SECONDS * 0.2)
-    workers = shop.worker_pids()
+    workers = shop.wait_for_workers(WORKERS)
     assert len(workers) == WORKERS
 
     def shop_until_the_deadline(seed: int) -> None:
