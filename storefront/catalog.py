@@ -54,6 +54,8 @@ CARD_COLUMNS = ProductCard._fields[:-1]
 SEARCH_VECTOR_FIELDS = ("name", "description")
 SEARCH_CONFIG = "english"
 SEARCH_MAX_WORDS = 8
+# The longest search the form takes (its input's maxlength).
+SEARCH_MAX_LENGTH = 200
 
 
 def products_on_sale(*, query: str = "", category: Category | None = None) -> QuerySet:

@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from storefront.cart import Cart
+from storefront.catalog import SEARCH_MAX_LENGTH
 from storefront.models import Product
 
 PRODUCT_ERRORS = {
@@ -82,8 +83,26 @@ def first_error(form: forms.Form) -> str:
 
 
 class CatalogFilterForm(forms.Form):
-    """The catalog's search words and category, from the query string."""
+    """The catalog's search words and category, from the query string.
 
-    q = forms.CharField(max_length=200, required=False)
-    category = forms.SlugField(max_length=100, required=False)
-    page = forms.CharField(max_length=20, required=False)
+    Only what no link of the shop makes fails here: a page number that is not
+    one still gives a real page, and an unknown category is a 404.
+    """
+
+    q = forms.CharField(
+        max_length=SEARCH_MAX_LENGTH,
+        required=False,
+        error_messages={
+            "max_length": f"Search for at most {SEARCH_MAX_LENGTH} characters."
+        },
+    )
+    category = forms.CharField(
+        max_length=100,
+        required=False,
+        error_messages={"max_length": "There is no such category."},
+    )
+    page = forms.CharField(
+        max_length=20,
+        required=False,
+        error_messages={"max_length": "There is no such page."},
+    )

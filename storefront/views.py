@@ -88,7 +88,7 @@ def cart_return_url(request: HtmxHttpRequest, *, refused: bool, line: bool) -> s
 @require_GET
 @session_page
 def index(request: HtmxHttpRequest) -> HttpResponse:
-    query, category_slug, number = "", "", None
+    query, category_slug, number, filter_error = "", "", None, ""
     # Most visits have no query string: nothing to check.
     if request.GET:
         filters = CatalogFilterForm(request.GET)
@@ -96,6 +96,9 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
             query = filters.cleaned_data["q"].strip()
             category_slug = filters.cleaned_data["category"]
             number = filters.cleaned_data["page"]
+        else:
+            # The whole catalog, and above it why the filter was not used.
+            filter_error = first_error(filters)
     categories = list(Category.objects.all())
     category = None
     if category_slug:
@@ -117,15 +120,19 @@ def index(request: HtmxHttpRequest) -> HttpResponse:
         "csrf_token": csrf_token,
         "here": page_here,
         "refused": refused_input(request.GET),
+        "filter_error": filter_error,
     }
+    status = 400 if filter_error else 200
     if request.htmx.target == "catalog-results" and not (
         request.htmx.history_restore_request
     ):
         # Active search: the results, and out of band how many there are.
-        response = render(request, "storefront/index.html#catalog_swap", context)
+        response = render(
+            request, "storefront/index.html#catalog_swap", context, status=status
+        )
     else:
         context.update(cart_panel(request), active_search=True)
-        response = render(request, "storefront/index.html", context)
+        response = render(request, "storefront/index.html", context, status=status)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])
     return response
 

@@ -231,3 +231,41 @@ def test_postgres_search_through_the_view(client, catalog):
     html = client.get("/", {"q": "batteries", "category": "computers"}).content.decode()
 
     assert names(html) == ["Laptop"]
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ({"q": "mouse " * 40}, "Search for at most 200 characters."),
+        ({"category": "c" * 101}, "There is no such category."),
+        ({"page": "9" * 21}, "There is no such page."),
+    ],
+)
+def test_a_filter_no_link_makes_is_refused_and_the_whole_catalog_shown(
+    client, catalog, query, error
+):
+    response = client.get("/", query)
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert (
+        f'<p id="search-status" class="search-status search-status--error">{error}</p>'
+        in html
+    )
+    assert len(names(html)) == 4
+
+    response = client.get("/", query, **HTMX_SEARCH)
+
+    html = response.content.decode()
+    assert response.status_code == 400
+    assert len(names(html)) == 4
+    assert (
+        '<div id="status" hx-swap-oob="innerHTML"><ul class="messages">'
+        f'<li class="message message--error">{error}</li>'
+    ) in html
+
+
+def test_the_search_field_takes_as_much_as_the_search_does(client, catalog):
+    html = client.get("/").content.decode()
+
+    assert 'name="q" value="" maxlength="200"' in html
