@@ -33,9 +33,9 @@ from payments.checkout import (
 from payments.models import Order
 from payments.reconcile import order_check_with_stripe
 from payments.webhooks import EventMalformed, stripe_event_receive
-from shop.http import HtmxHttpRequest, here
+from shop.http import HtmxHttpRequest
 from shop.pages import session_page
-from storefront.cart import Cart
+from storefront.cart_panel import cart_panel
 from storefront.rate_limits import TOO_MANY_CHECKOUTS, checkout_over_limit
 from storefront.session_lock import session_lock
 
@@ -51,7 +51,7 @@ WEBHOOK_MAX_BYTES = 256 * 1024
 def checkout(request: HtmxHttpRequest) -> HttpResponse:
     if checkout_over_limit(request):
         messages.error(request, TOO_MANY_CHECKOUTS)
-        context = {"cart": Cart(request.session).contents(), "here": here(request)}
+        context = cart_panel(request)
         return render(request, "storefront/cart.html", context, status=429)
     try:
         with session_lock(request):

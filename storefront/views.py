@@ -14,6 +14,7 @@ from django.views.decorators.vary import vary_on_headers
 from shop.http import HtmxHttpRequest, here, redirect_target
 from shop.pages import session_page
 from storefront.cart import Cart, CartError
+from storefront.cart_panel import cart_panel
 from storefront.catalog import catalog_page, product_cards
 from storefront.forms import (
     CartAddForm,
@@ -26,26 +27,6 @@ from storefront.images import Picture
 from storefront.models import Category, Product
 from storefront.rate_limits import TOO_MANY_CHANGES, cart_change_over_limit
 from storefront.session_lock import serialize_session
-
-
-def cart_panel(request: HtmxHttpRequest, cart: Cart | None = None) -> dict:
-    """Return what a page's cart panel shows, telling the visitor about products
-    that left the cart."""
-    if cart is None:
-        cart = Cart(request.session)
-    contents = cart.contents()
-    for name in contents.removed:
-        messages.warning(
-            request, f"{name} is no longer available and was removed from your cart."
-        )
-    return {
-        "cart": contents,
-        "cart_count": contents.count,
-        # The checkouts not yet over: payments shows one that is processing.
-        "checkouts": cart.checkouts,
-        "here": here(request),
-    }
-
 
 # What the shopper typed in a refused plain cart change, kept in the URL of the
 # page the change sends them back to. Longer input is cut to this length.

@@ -74,11 +74,14 @@ def test_htmx_cart_change_over_the_limit_gets_a_429_fragment_and_changes_nothing
 
 
 def test_checkout_over_the_limit_gets_a_429_page_and_creates_nothing(
-    client, rate_limits, stripe_double, laptop
+    client, rate_limits, stripe_double, laptop, mouse
 ):
     client.post(ADD, {"product": laptop.pk, "quantity": 1})
     for _ in range(2):  # the second press reuses the first Checkout Session
         assert client.post(CHECKOUT).status_code == 303
+    client.post(ADD, {"product": mouse.pk, "quantity": 1})
+    mouse.is_active = False
+    mouse.save()
     before = stored_session(client)
     double_requests = len(stripe_double.requests)
     order = Order.objects.get()
@@ -88,6 +91,8 @@ def test_checkout_over_the_limit_gets_a_429_page_and_creates_nothing(
     assert response.status_code == 429
     html = response.content.decode()
     assert "<html" in html and TOO_MANY_CHECKOUTS in html
+    # The same cart panel as every page's, which tells what left the cart.
+    assert f"{mouse.name} is no longer available" in html
     assert list(Order.objects.all()) == [order]
     assert len(stripe_double.requests) == double_requests
     assert stored_session(client) == before  # nor was the session key cycled
