@@ -214,7 +214,8 @@ def _estimate(estimate: dict[str, Any] | None) -> str:
     if not estimate:
         return ""
     bounds = [
-        f"{bound['value']} {bound['unit'].replace('_', ' ')}s"
+        f"{bound['value']} {bound['unit'].replace('_', ' ')}"
+        f"{'' if bound['value'] == 1 else 's'}"
         for bound in (estimate["minimum"], estimate["maximum"])
         if bound
     ]

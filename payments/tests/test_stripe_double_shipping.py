@@ -96,6 +96,21 @@ def test_hosted_page_asks_for_address_phone_and_rate_in_plain_html(
     assert '<button type="submit" name="action" value="pay">Pay</button>' in html
 
 
+def test_hosted_page_says_one_day_in_the_singular(
+    double_client: stripe.StripeClient,
+) -> None:
+    params = copy.deepcopy({**SESSION_PARAMS, **SHIPPING_PARAMS})
+    params["shipping_options"][1]["shipping_rate_data"]["delivery_estimate"] = {
+        "minimum": {"unit": "business_day", "value": 1},
+        "maximum": {"unit": "business_day", "value": 2},
+    }
+    checkout_session = double_client.v1.checkout.sessions.create(params=params)
+
+    html = requests.get(checkout_session.url, timeout=5).text
+
+    assert "Express: $15.00 (1 business day to 2 business days)" in html
+
+
 def test_paying_on_the_page_reports_address_phone_and_chosen_rate(
     double_server: StripeDouble,
     double_receiver: WebhookReceiver,
