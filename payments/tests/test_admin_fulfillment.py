@@ -210,3 +210,17 @@ def test_product_admin_shows_stock_counts_and_saving_never_writes_them_back(
         3,
         7,
     )
+
+
+def test_order_page_in_the_admin_shows_the_address_as_a_label(staff_client):
+    order = paid_order(
+        shipping_line1="10 Downing Street",
+        shipping_city="London",
+        shipping_postal_code="SW1A 2AA",
+    )
+
+    html = staff_client.get(
+        reverse("admin:payments_order_change", args=[order.pk])
+    ).content.decode()
+
+    assert "Ada Lovelace, 10 Downing Street, LONDON, SW1A 2AA, UNITED KINGDOM" in html

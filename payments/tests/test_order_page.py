@@ -69,7 +69,7 @@ def test_order_page_shows_where_a_shipped_order_goes_and_its_tracking(paid_order
 
     html = page(paid_order.access_token).content.decode()
 
-    assert "Ada Lovelace<br>1 Main St<br>97477 Springfield<br>US" in html
+    assert "Ada Lovelace<br>1 Main St<br>SPRINGFIELD, 97477<br>UNITED STATES" in html
     assert "Shipped with UPS; tracking number 1Z999AA10123456784." in html
 
 

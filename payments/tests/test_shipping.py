@@ -201,7 +201,9 @@ def test_shoppers_order_page_shows_the_delivery_and_where_it_is(
     page = shopper.get(success).content.decode()
     assert "Standard shipping</dt><dd>$5.00" in page
     assert "$34.99" in page  # the total, shipping included
-    assert "Ada Lovelace<br>1 Main St<br>Flat 2<br>97477 Springfield, OR" in page
+    assert (
+        "Ada Lovelace<br>1 Main St<br>Flat 2<br>SPRINGFIELD, OR 97477<br>UNITED STATES"
+    ) in page
     assert "Not shipped yet" in page
 
     orders_mark_shipped(shipments={order.pk: "1Z999"}, carrier="UPS", by="test")
@@ -225,3 +227,37 @@ def test_order_page_of_goods_that_ship_nothing_says_so(
 
     assert "Nothing to ship" in page
     assert "Where it is" not in page
+
+
+@pytest.mark.parametrize(
+    ("address", "lines"),
+    [
+        (
+            {"city": "Springfield", "state": "OR", "postal_code": "97477"},
+            ["Ada Lovelace", "1 Main St", "SPRINGFIELD, OR 97477", "UNITED STATES"],
+        ),
+        (
+            {"city": "Berlin", "postal_code": "10115", "country": "DE"},
+            ["Ada Lovelace", "1 Main St", "10115 BERLIN", "GERMANY"],
+        ),
+        (
+            {"city": "London", "postal_code": "SW1A 2AA", "country": "GB"},
+            ["Ada Lovelace", "1 Main St", "LONDON", "SW1A 2AA", "UNITED KINGDOM"],
+        ),
+        # No country (an order from before shipping): the parts as they are.
+        (
+            {"city": "Springfield", "postal_code": "97477", "country": ""},
+            ["Ada Lovelace", "1 Main St", "Springfield", "97477"],
+        ),
+    ],
+    ids=["US", "DE", "GB", "no-country"],
+)
+def test_the_address_is_written_as_the_destinations_post_writes_it(address, lines):
+    fields = {"country": "US", **address}
+    order = Order(
+        shipping_name="Ada Lovelace",
+        shipping_line1="1 Main St",
+        **{f"shipping_{name}": value for name, value in fields.items()},
+    )
+
+    assert order.shipping_address_lines == lines
