@@ -264,11 +264,10 @@ def email_message(email: OrderEmail) -> EmailMultiAlternatives:
         "order": order,
         "items": list(order.items.all()),
         "order_url": settings.SHOP_BASE_URL + order.get_absolute_url(),
-        "order_number": order_number(order),
     }
     template = TEMPLATES[email.kind]
     subject = SUBJECTS[email.kind].format(
-        number=context["order_number"],
+        number=order.reference,
         total=format_money(order.total_cents, order.currency),
     )
     message = EmailMultiAlternatives(
@@ -280,8 +279,3 @@ def email_message(email: OrderEmail) -> EmailMultiAlternatives:
     html = render_to_string(f"{template}.html", context)
     message.attach_alternative(html, "text/html")
     return message
-
-
-def order_number(order: Order) -> str:
-    """Return the short number shoppers and staff use for an order."""
-    return str(order.public_id)[:8].upper()

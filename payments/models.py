@@ -153,6 +153,11 @@ class Order(models.Model):
         return reverse("payments:order-detail", args=[self.access_token])
 
     @property
+    def reference(self) -> str:
+        """Return the short reference shoppers and staff use: "C1EFCB94"."""
+        return str(self.public_id)[:8].upper()
+
+    @property
     def was_paid(self) -> bool:
         return self.status in PAID_STATUSES
 

@@ -8,7 +8,6 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from payments.emails import order_number
 from payments.models import Order, Refund
 
 # secrets.token_urlsafe(32): 43 characters. Anything else is not looked up.
@@ -35,7 +34,6 @@ def order_detail(request: HttpRequest, token: str) -> HttpResponse:
     else:
         context = {
             "order": order,
-            "order_number": order_number(order),
             "items": order.items.all(),
             # Failed and canceled refunds gave nothing back: the shopper sees none.
             "refunds": order.refunds.filter(

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import uuid
-
 from django import template
 from django.db.models import Q
 
@@ -15,12 +13,6 @@ RECENT_ORDERS = 10
 # "Your orders" shows these (refunded orders too), and pending orders whose payment
 # is processing.
 SHOPPER_ORDER_STATUSES = (*PAID_STATUSES, Order.Status.FAILED)
-
-
-@register.filter
-def short_reference(public_id: uuid.UUID | str) -> str:
-    """Return the reference shoppers see: the first 8 characters, uppercase."""
-    return str(public_id)[:8].upper()
 
 
 @register.filter

@@ -414,3 +414,34 @@ def test_html_email_escapes_what_the_shop_did_not_write(pending_order, tasks_que
         assert "<img" not in html
         assert "&lt;img src=x onerror=alert(1)&gt; &amp; &quot;Co&quot;" in html
         assert '1 x <img src=x onerror=alert(1)> & "Co" at' in message.body
+
+
+def test_emails_of_an_order_that_ships_give_its_shipping_and_address(
+    pending_order, tasks_queued
+):
+    subtotal = pending_order.total_cents
+    Order.objects.filter(pk=pending_order.pk).update(
+        requires_shipping=True,
+        subtotal_cents=subtotal,
+        shipping_cents=500,
+        total_cents=subtotal + 500,
+        shipping_rate_name="Standard shipping",
+        shipping_name="Ada Lovelace",
+        shipping_line1="1 Main St",
+        shipping_city="Springfield",
+        shipping_state="OR",
+        shipping_postal_code="97477",
+        shipping_country="US",
+    )
+    mark_paid(pending_order)
+
+    assert run_queued(tasks_queued) == ["sent", "sent"]
+
+    address = ["Ada Lovelace", "1 Main St", "SPRINGFIELD, OR 97477", "UNITED STATES"]
+    for message in mail.outbox:  # the shopper's confirmation and the staff's notice
+        assert "Subtotal: $1,029.98\nStandard shipping: $5.00\n" in message.body
+        assert "Total: $1,034.98" in message.body
+        assert "Shipping to:\n" + "\n".join(address) in message.body
+        [(html, _)] = message.alternatives
+        assert "<br>".join(address) in html
+        assert "Standard shipping</th>" in html
