@@ -2,7 +2,8 @@
  *
  * An htmx answer to a cart change replaces the cart's HTML, and with it the
  * control that was used. Focus goes back to that control's replacement (same
- * id), or, when its line is gone, to the status that says what happened.
+ * id; htmx itself does this for a control that had focus), or, when its line
+ * is gone, to the status that says what happened.
  * Progressive enhancement only: without this file every action still works.
  */
 (function () {
@@ -28,6 +29,12 @@
     }
     var control = document.getElementById(usedControlId);
     usedControlId = null;
+    // htmx has already focused a replacement with the same id, or the shopper
+    // has moved on since the swap (settling takes a moment): leave focus be.
+    var active = document.activeElement;
+    if (active && active !== document.body && document.contains(active)) {
+      return;
+    }
     if (control) {
       control.focus();
       return;

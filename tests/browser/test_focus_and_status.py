@@ -47,6 +47,52 @@ def test_focus_stays_on_the_control_used_after_update_and_remove(
     assert errors == [], "\n".join(errors)
 
 
+def test_the_cart_s_new_forms_work_through_htmx_the_moment_they_land(
+    page, console_errors, shop_url
+):
+    """A second action right after a swap still goes through htmx.
+
+    htmx readies swapped-in forms when the swap settles; with its default
+    20 ms settle delay, a form submitted sooner (a quick Enter) was posted as a
+    plain form: a whole page load, focus lost.
+    """
+    page.goto(f"{shop_url}/")
+    add_to_cart(page, "Laptop")
+    cart_message(page).to_have_text("Added 1 × Laptop to your cart.")
+    # The moment the next answer lands in the cart, its Update form is sent.
+    page.evaluate(
+        """() => {
+          window.stillThisPage = true;
+          const cart = document.getElementById("cart");
+          new MutationObserver((_, observer) => {
+            observer.disconnect();
+            cart.querySelector("form").requestSubmit();
+          }).observe(cart, {childList: true});
+        }"""
+    )
+    page.get_by_label("Quantity of Laptop").fill("2")
+    updates: list[str | None] = []
+    page.on(
+        "request",
+        lambda request: (
+            request.url.endswith("/cart/update/")
+            and updates.append(request.headers.get("hx-request"))
+        ),
+    )
+
+    page.get_by_role("button", name="Update Laptop").click()
+    for _ in range(40):
+        if len(updates) == 2:
+            break
+        page.wait_for_timeout(50)
+
+    # Both went through htmx; the page was never reloaded.
+    assert updates == ["true", "true"]
+    cart_message(page).to_have_text("Laptop: quantity set to 2.")
+    assert page.evaluate("() => window.stillThisPage") is True
+    assert console_errors == []
+
+
 def test_the_status_region_is_the_only_live_region_and_the_cart_is_not_in_it(
     page, shop_url
 ):
