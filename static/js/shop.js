@@ -30,7 +30,7 @@
     var control = document.getElementById(usedControlId);
     usedControlId = null;
     // htmx has already focused a replacement with the same id, or the shopper
-    // has moved on since the swap (settling takes a moment): leave focus be.
+    // moved focus elsewhere while the request was out: leave focus be.
     var active = document.activeElement;
     if (active && active !== document.body && document.contains(active)) {
       return;
