@@ -12,15 +12,20 @@ from storefront.money import format_money
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run_settings(**environment: str) -> subprocess.CompletedProcess[str]:
-    """Import the settings in a fresh process with only the given environment."""
+SETTINGS_CODE = (
+    "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings';"
+    "from django.conf import settings; django.setup();"
+    "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'],"
+    " settings.SESSION_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT)"
+)
+
+
+def run_settings(
+    *, code: str = SETTINGS_CODE, **environment: str
+) -> subprocess.CompletedProcess[str]:
+    """Run `code` (by default: print the settings above) in a fresh process
+    with only the given environment."""
     env = {"PATH": os.environ["PATH"], **environment}
-    code = (
-        "import django, os; os.environ['DJANGO_SETTINGS_MODULE'] = 'config.settings';"
-        "from django.conf import settings; django.setup();"
-        "print(settings.DEBUG, settings.DATABASES['default']['ENGINE'],"
-        " settings.SESSION_COOKIE_SECURE, settings.SECURE_SSL_REDIRECT)"
-    )
     return subprocess.run(
         [sys.executable, "-c", code],
         cwd=ROOT,
@@ -122,14 +127,11 @@ MEDIA_STORAGE_CODE = (
 
 
 def test_media_is_on_the_file_system_in_development_and_served_by_the_shop():
-    env = {"PATH": os.environ["PATH"], "MEDIA_ROOT": "/tmp/shop-media"}
     code = MEDIA_STORAGE_CODE.replace(
         "settings.CONTENT_SECURITY_POLICY['DIRECTIVES']['img-src'][-1]",
         "s.path('products/a.webp')",
     )
-    result = subprocess.run(
-        [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True
-    )
+    result = run_settings(code=code, MEDIA_ROOT="/tmp/shop-media")
 
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
@@ -141,19 +143,12 @@ def test_media_is_on_the_file_system_in_development_and_served_by_the_shop():
 
 
 def test_media_goes_to_an_s3_compatible_bucket_when_one_is_named():
-    env = {
-        "PATH": os.environ["PATH"],
-        "DEBUG": "false",
-        "SECRET_KEY": "x" * 50,
-        "AWS_STORAGE_BUCKET_NAME": "shop-media",
-        "AWS_S3_CUSTOM_DOMAIN": "media.shop.example",
-    }
-    result = subprocess.run(
-        [sys.executable, "-c", MEDIA_STORAGE_CODE],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
+    result = run_settings(
+        code=MEDIA_STORAGE_CODE,
+        DEBUG="false",
+        SECRET_KEY="x" * 50,
+        AWS_STORAGE_BUCKET_NAME="shop-media",
+        AWS_S3_CUSTOM_DOMAIN="media.shop.example",
     )
 
     assert result.returncode == 0, result.stderr
